@@ -1,0 +1,1 @@
+//! The adjudication rule engine.

@@ -1,0 +1,29 @@
+//! facegraph: a graph-augmented face-match adjudication service.
+//!
+//! A tour of the crate, from the pure core outwards:
+//!
+//! - [`model`]: validated identifiers and values, faces, similarity edges, verdicts and decisions.
+//! - [`adjudication`]: the rule engine. It weighs each candidate match against both faces'
+//!   attributes and the graph around it, and explains every verdict. Rule sets are TOML, versioned by
+//!   the hash of their normalised content.
+//! - [`cluster`]: match clusters on petgraph; a cluster with two or more subjects is a fraud lead.
+//! - [`rekognition`]: wire types of saved Rekognition responses (PascalCase and the Java SDK's camelCase)
+//!   and their conversion into the model.
+//! - [`store`]: the `GraphStore` port and its embedded SQLite adapter, with a contract suite that
+//!   every adapter passes.
+//! - [`service`]: the use cases that tie them together: ingest, adjudicate, decide, cluster, what-if.
+//! - [`settings`]: one typed configuration from file and `FACEGRAPH_…` environment variables.
+//! - [`report`]: the JSON and table shapes the CLI prints.
+//!
+//! The core (`model`, `adjudication`, `cluster`) does no I/O and imports no runtime, database or
+//! engine crate; `tests/architecture.rs` enforces it.
+
+pub mod adjudication;
+pub mod bench;
+pub mod cluster;
+pub mod model;
+pub mod rekognition;
+pub mod report;
+pub mod service;
+pub mod settings;
+pub mod store;

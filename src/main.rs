@@ -1,0 +1,3 @@
+//! The `facegraph` command: parses the command line and runs it.
+
+fn main() {}

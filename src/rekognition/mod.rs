@@ -1,0 +1,1 @@
+//! Saved Rekognition responses: wire types and their conversion into the domain model.

@@ -1,0 +1,185 @@
+//! The `GraphStore` port: where the match graph lives. Adapters: `sqlite` (embedded, one file, the
+//! default) and, later, Neo4j. Every adapter passes the same contract suite in [`contract`].
+
+pub mod contract;
+pub mod sqlite;
+
+use crate::model::{
+    Collection, Decision, Edge, ExternalImageId, Face, FaceId, FacePair, Image, Judgement,
+    Observation, SearchRecord, SubjectId, Timestamp, Verdict,
+};
+
+/// Errors of a store adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be opened, read or written.
+    #[error("graph store {operation} failed")]
+    Backend {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The adapter's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// What the store holds could not be read back as domain values (a corrupt or foreign file).
+    #[error("graph store holds an invalid {what}: {detail}")]
+    Corrupt {
+        /// Which kind of record.
+        what: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// A write names a face that the store does not hold.
+    #[error(
+        "face {0} is not in the store; it must be indexed before it is searched or decided on"
+    )]
+    UnknownFace(FaceId),
+    /// The store was written by a newer facegraph.
+    #[error(
+        "graph store schema version {found} is newer than this facegraph supports ({supported})"
+    )]
+    SchemaTooNew {
+        /// The version found in the store.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+}
+
+/// Everything one unit of input adds to the graph, written in one transaction: all of it or none.
+#[derive(Clone, Debug, Default)]
+pub struct IngestBatch {
+    /// Collections to create if absent.
+    pub collections: Vec<Collection>,
+    /// Images to add or complete.
+    pub images: Vec<Image>,
+    /// Faces to add; a face already stored keeps the attributes it has and gains those it lacked.
+    pub faces: Vec<Face>,
+    /// Subjects behind images, by external image id: every image with that external id is linked.
+    pub subjects: Vec<(ExternalImageId, SubjectId)>,
+    /// Search results, folded into one edge per unordered pair.
+    pub observations: Vec<Observation>,
+    /// Searches that ran.
+    pub searches: Vec<SearchRecord>,
+}
+
+/// What an ingest changed; re-ingesting the same batch reports zeros.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Faces that were not stored before.
+    pub new_faces: usize,
+    /// Edges that were not stored before.
+    pub new_edges: usize,
+    /// Edges whose observed similarities changed.
+    pub changed_edges: usize,
+    /// Image-subject links that were added or changed.
+    pub subject_links: usize,
+}
+
+/// A stored face with the subject of its image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaceRecord {
+    /// The face.
+    pub face: Face,
+    /// The subject behind the face's image, when known.
+    pub subject: Option<SubjectId>,
+    /// The store's insertion sequence number of the face (1, 2, ...): searches cover faces up to
+    /// the sequence number they record.
+    pub seq: i64,
+}
+
+/// A stored edge with its current verdict, if adjudicated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeRecord {
+    /// The edge.
+    pub edge: Edge,
+    /// The latest judgement, when the edge has been adjudicated.
+    pub judgement: Option<Judgement>,
+    /// When that judgement was made.
+    pub adjudicated_at: Option<Timestamp>,
+}
+
+/// A judgement to record for an edge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerdictUpdate {
+    /// The edge's pair.
+    pub pair: FacePair,
+    /// The judgement.
+    pub judgement: Judgement,
+    /// When it was made.
+    pub at: Timestamp,
+}
+
+/// Counts of what the store holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Collections.
+    pub collections: usize,
+    /// Images.
+    pub images: usize,
+    /// Faces.
+    pub faces: usize,
+    /// Subjects.
+    pub subjects: usize,
+    /// SIMILAR edges.
+    pub edges: usize,
+    /// Analyst decisions (all of history).
+    pub decisions: usize,
+}
+
+/// A match cluster as stored, for stores that keep cluster membership on faces.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterMembership {
+    /// The cluster's stable id.
+    pub cluster_id: String,
+    /// Its faces.
+    pub faces: Vec<FaceId>,
+}
+
+/// The match graph's storage. Implementations are shared between threads; every write method is one
+/// transaction that either fully applies or leaves the store as it was.
+pub trait GraphStore: Send + Sync + std::fmt::Debug {
+    /// A short name of the adapter (`sqlite`, `neo4j`).
+    fn kind(&self) -> &'static str;
+
+    /// Writes a batch in one transaction. Observations and searches may only name faces that are
+    /// stored or in the batch; otherwise nothing is written and [`StoreError::UnknownFace`] is returned.
+    fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError>;
+
+    /// Records judgements on existing edges in one transaction; an edge whose stored judgement is
+    /// equal (verdict, score, rule set and reasons) is left untouched. Returns how many changed.
+    fn record_verdicts(&self, updates: &[VerdictUpdate]) -> Result<usize, StoreError>;
+
+    /// Appends an analyst decision; earlier decisions on the pair stay in the history.
+    fn record_decision(&self, decision: &Decision) -> Result<(), StoreError>;
+
+    /// Replaces the stored cluster membership with these clusters.
+    fn replace_clusters(&self, clusters: &[ClusterMembership]) -> Result<(), StoreError>;
+
+    /// The faces with these ids that the store holds, in no particular order.
+    fn faces(&self, ids: &[FaceId]) -> Result<Vec<FaceRecord>, StoreError>;
+
+    /// Every face.
+    fn all_faces(&self) -> Result<Vec<FaceRecord>, StoreError>;
+
+    /// The edge of one pair.
+    fn edge(&self, pair: &FacePair) -> Result<Option<EdgeRecord>, StoreError>;
+
+    /// Every edge with at least one end in `ids`.
+    fn edges_touching(&self, ids: &[FaceId]) -> Result<Vec<EdgeRecord>, StoreError>;
+
+    /// Every edge, or only those whose current verdict is `verdict`.
+    fn edges(&self, verdict: Option<Verdict>) -> Result<Vec<EdgeRecord>, StoreError>;
+
+    /// The whole decision history, oldest first.
+    fn decisions(&self) -> Result<Vec<Decision>, StoreError>;
+
+    /// The searches of these faces.
+    fn searches(&self, ids: &[FaceId]) -> Result<Vec<SearchRecord>, StoreError>;
+
+    /// The stored cluster membership.
+    fn clusters(&self) -> Result<Vec<ClusterMembership>, StoreError>;
+
+    /// Counts of what the store holds.
+    fn stats(&self) -> Result<StoreStats, StoreError>;
+}

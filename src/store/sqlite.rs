@@ -1,0 +1,1 @@
+//! The embedded graph store on SQLite.
