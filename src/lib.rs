@@ -19,6 +19,7 @@
 //! engine crate; `tests/architecture.rs` enforces it.
 
 pub mod adjudication;
+pub mod cli;
 pub mod bench;
 pub mod cluster;
 pub mod model;

@@ -1,3 +1,22 @@
-//! The `facegraph` command: parses the command line and runs it.
+//! The `facegraph` command: parses the command line, runs it, and turns errors into a message on
+//! standard error and a non-zero exit status.
 
-fn main() {}
+use clap::Parser;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FACEGRAPH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = facegraph::cli::Cli::parse();
+    match facegraph::cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

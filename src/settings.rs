@@ -1,1 +1,178 @@
-//! Settings.
+//! One typed configuration: a TOML file (`--config`), overridden by `FACEGRAPH_…` environment
+//! variables, overridden by command-line options. Unknown settings are refused by name.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::adjudication::{RuleSet, RuleSetError};
+use crate::model::CollectionId;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("config file {path} is invalid")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The rule set file could not be read.
+    #[error("cannot read rule set file {path}")]
+    ReadRules {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The rule set is not valid.
+    #[error("rule set file {path} is invalid")]
+    Rules {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: RuleSetError,
+    },
+    /// A setting's value is invalid.
+    #[error("setting {name} is invalid: {message}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The settings file as written; every member is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    data_dir: Option<PathBuf>,
+    rules: Option<PathBuf>,
+    collection_id: Option<String>,
+}
+
+/// The effective settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the embedded store and other state live.
+    pub data_dir: PathBuf,
+    /// The rule set file, when not the built-in default.
+    pub rules_file: Option<PathBuf>,
+    /// The collection that saved responses and new images go to by default.
+    pub collection_id: CollectionId,
+}
+
+/// What the command line says, each `None` when not given.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--rules`.
+    pub rules: Option<PathBuf>,
+}
+
+/// The default collection id, the proof of concept's.
+pub const DEFAULT_COLLECTION: &str = "ephemeral-faces-collection";
+
+impl Settings {
+    /// Loads settings: defaults, then the config file, then the environment, then the command line.
+    pub fn load(overrides: &Overrides) -> Result<Self, SettingsError> {
+        Self::load_with_env(overrides, |k| std::env::var(k).ok())
+    }
+
+    /// Like [`Settings::load`], reading the environment through `env` (for tests).
+    pub fn load_with_env(overrides: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let file = match &overrides.config {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.clone(), source })?;
+                toml::from_str::<SettingsFile>(&text)
+                    .map_err(|source| SettingsError::Parse { path: path.clone(), source })?
+            }
+            None => SettingsFile::default(),
+        };
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env("FACEGRAPH_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./facegraph-data"));
+        let rules_file =
+            overrides.rules.clone().or_else(|| env("FACEGRAPH_RULES").map(PathBuf::from)).or(file.rules);
+        let collection = env("FACEGRAPH_COLLECTION_ID")
+            .or(file.collection_id)
+            .unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
+        let collection_id = CollectionId::parse(&collection)
+            .map_err(|e| SettingsError::Invalid { name: "collection_id", message: e.to_string() })?;
+        Ok(Self { data_dir, rules_file, collection_id })
+    }
+
+    /// The effective rule set: the rule set file's, or the built-in default.
+    pub fn rule_set(&self) -> Result<RuleSet, SettingsError> {
+        match &self.rules_file {
+            Some(path) => load_rule_set(path),
+            None => Ok(RuleSet::default()),
+        }
+    }
+
+    /// The embedded store's file.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("facegraph.sqlite3")
+    }
+}
+
+/// Reads and checks a rule set file.
+pub fn load_rule_set(path: &Path) -> Result<RuleSet, SettingsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| SettingsError::ReadRules { path: path.to_owned(), source })?;
+    RuleSet::from_toml(&text).map_err(|source| SettingsError::Rules { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_beats_environment_beats_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(&cfg, "data_dir = \"/from/file\"\ncollection_id = \"file-coll\"\n").unwrap();
+        let mut o = Overrides { config: Some(cfg.clone()), ..Overrides::default() };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(s.collection_id.as_str(), "file-coll");
+        let env = |k: &str| (k == "FACEGRAPH_DATA_DIR").then(|| "/from/env".to_owned());
+        assert_eq!(Settings::load_with_env(&o, env).unwrap().data_dir, PathBuf::from("/from/env"));
+        o.data_dir = Some(PathBuf::from("/from/cli"));
+        assert_eq!(Settings::load_with_env(&o, env).unwrap().data_dir, PathBuf::from("/from/cli"));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(&cfg, "data_dri = \"x\"\n").unwrap();
+        let o = Overrides { config: Some(cfg), ..Overrides::default() };
+        let err = Settings::load_with_env(&o, |_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("is invalid"));
+        let chain = std::error::Error::source(&err).map(|e| e.to_string()).unwrap_or_default();
+        assert!(chain.contains("data_dri"), "{chain}");
+    }
+}

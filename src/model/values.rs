@@ -10,13 +10,13 @@ macro_rules! percent {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, PartialOrd, Debug)]
-        pub struct $name(f32);
+        pub struct $name(f64);
 
         impl $name {
             /// Parses a value on the 0-100 scale; NaN, infinities and values outside the range are refused.
             pub fn new(value: f64) -> Result<Self, ParseError> {
                 if value.is_finite() && (0.0..=100.0).contains(&value) {
-                    Ok(Self(value as f32))
+                    Ok(Self(value))
                 } else {
                     Err(ParseError::new($what, value, "must be a number from 0 to 100"))
                 }
@@ -24,7 +24,7 @@ macro_rules! percent {
 
             /// The value, from 0 to 100.
             pub fn get(self) -> f64 {
-                f64::from(self.0)
+                self.0
             }
         }
 

@@ -142,6 +142,18 @@ impl From<f32> for Evidence {
     }
 }
 
+impl From<crate::model::Similarity> for Evidence {
+    fn from(v: crate::model::Similarity) -> Self {
+        Self::Number(v.get())
+    }
+}
+
+impl From<crate::model::Confidence> for Evidence {
+    fn from(v: crate::model::Confidence) -> Self {
+        Self::Number(v.get())
+    }
+}
+
 impl From<u32> for Evidence {
     fn from(v: u32) -> Self {
         Self::Number(f64::from(v))

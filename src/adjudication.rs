@@ -1,1 +1,0 @@
-//! The adjudication rule engine.

@@ -1,0 +1,67 @@
+//! The adjudication rule engine: pure functions from a candidate edge, both faces and the graph around
+//! them to a verdict with reasons. Each built-in rule contributes a score penalty, a cap on the
+//! verdict, a veto or an analyst override, always with a stable code, a sentence and its numbers.
+
+mod rules;
+mod ruleset;
+mod view;
+
+pub use rules::in_review_queue;
+pub use ruleset::{
+    AgeRule, AnalystRule, BandRetention, Bands, GenderRule, HubRule, QualityRule, RuleSet, RuleSetError, Toggle,
+    TransitivityRule,
+};
+pub use view::{FaceNode, GraphView, MissingFace};
+
+use crate::model::{FacePair, Judgement};
+
+/// A rule set ready to judge, with its version computed once.
+#[derive(Clone, Debug)]
+pub struct Adjudicator {
+    rules: RuleSet,
+    version: String,
+}
+
+impl Adjudicator {
+    /// An adjudicator for a checked rule set.
+    pub fn new(rules: RuleSet) -> Self {
+        let version = rules.version();
+        Self { rules, version }
+    }
+
+    /// The rule set.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The rule set's version, recorded with every verdict.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Judges one edge of the view on its own, without band retention (which ranks an edge against
+    /// its siblings and so needs [`Adjudicator::judge_all`]). `None` when the view has no such edge.
+    pub fn judge(&self, view: &GraphView, pair: &FacePair) -> Option<Judgement> {
+        let i = view.edge_id(pair)?;
+        let e = view.edge_at(i);
+        let hub_a = rules::hub_subjects(&self.rules, view, e.a);
+        let hub_b = rules::hub_subjects(&self.rules, view, e.b);
+        Some(rules::judge_edge(self, view, i, hub_a, hub_b))
+    }
+
+    /// Judges every edge of the view, then applies band retention; the result is in the view's edge order.
+    pub fn judge_all(&self, view: &GraphView) -> Vec<(FacePair, Judgement)> {
+        let hubs: Vec<usize> = (0..view.face_count() as u32).map(|f| rules::hub_subjects(&self.rules, view, f)).collect();
+        let mut judged: Vec<Judgement> = (0..view.edge_count() as u32)
+            .map(|i| {
+                let e = view.edge_at(i);
+                rules::judge_edge(self, view, i, hubs[e.a as usize], hubs[e.b as usize])
+            })
+            .collect();
+        rules::apply_band_retention(&self.rules, view, &mut judged);
+        view.pairs().cloned().zip(judged).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,485 @@
+//! The built-in rules. Each reads the edge, both faces and the view, and adds to an [`Outcome`]; the
+//! verdict is the similarity band's, capped by the rules that doubt it, vetoed by the ones that rule
+//! it out, and overridden by analysts.
+
+use std::collections::HashSet;
+
+use super::view::{GraphView, ViewEdge};
+use super::{Adjudicator, RuleSet};
+use crate::model::{DecisionKind, Evidence, Judgement, Reason, ReasonCode, Verdict};
+
+/// Whether a judged edge belongs in the analysts' review queue: a `review` verdict that band retention
+/// did not hold back and that is not a customer matching their own photo.
+pub fn in_review_queue(j: &Judgement) -> bool {
+    j.verdict == Verdict::Review && !j.has(ReasonCode::BandRetention) && !j.has(ReasonCode::SameSubject)
+}
+
+struct Outcome {
+    band: Verdict,
+    cap: Verdict,
+    veto: bool,
+    analyst: Option<Verdict>,
+    penalty: f64,
+    reasons: Vec<Reason>,
+}
+
+impl Outcome {
+    fn cap(&mut self, cap: Verdict, penalty: f64, reason: Reason) {
+        self.cap = self.cap.at_most(cap);
+        self.penalty += penalty;
+        self.reasons.push(reason);
+    }
+}
+
+fn num(v: f64) -> Evidence {
+    Evidence::Number(v)
+}
+
+/// Judges edge `i` without band retention; `hub_a`/`hub_b` are the distinct-subject counts of its faces.
+pub(super) fn judge_edge(adj: &Adjudicator, view: &GraphView, i: u32, hub_a: usize, hub_b: usize) -> Judgement {
+    let rules = adj.rules();
+    let e = view.edge_at(i);
+    let sim = e.similarity;
+    let mut out = similarity_band(rules, sim);
+    same_image(rules, view, e, &mut out);
+    same_subject(rules, view, e, &mut out);
+    gender(rules, view, e, &mut out);
+    age(rules, view, e, &mut out);
+    quality(rules, view, e, &mut out);
+    hub(rules, view, e, hub_a, hub_b, &mut out);
+    transitivity(rules, view, i, &mut out);
+    analyst(rules, view, e, &mut out);
+    let verdict = match out.analyst {
+        Some(v) => v,
+        None if out.veto => Verdict::Rejected,
+        None => out.band.at_most(out.cap),
+    };
+    let score = ((sim - out.penalty).clamp(0.0, 100.0) * 1e4).round() / 1e4;
+    Judgement { verdict, score, rule_set: adj.version().to_owned(), reasons: out.reasons }
+}
+
+fn similarity_band(rules: &RuleSet, sim: f64) -> Outcome {
+    let b = &rules.bands;
+    let (band, message) = if sim >= b.confirm_at {
+        (Verdict::Confirmed, format!("similarity {sim:.2} is at or above the confirm threshold {}", b.confirm_at))
+    } else if sim >= b.review_from {
+        (
+            Verdict::Review,
+            format!("similarity {sim:.2} is in the review band from {} to {}", b.review_from, b.confirm_at),
+        )
+    } else {
+        (Verdict::Rejected, format!("similarity {sim:.2} is below the review band, which starts at {}", b.review_from))
+    };
+    let reason = Reason::new(
+        ReasonCode::SimilarityBand,
+        message,
+        vec![("similarity", num(sim)), ("confirm_at", num(b.confirm_at)), ("review_from", num(b.review_from))],
+    );
+    Outcome { band, cap: Verdict::Confirmed, veto: false, analyst: None, penalty: 0.0, reasons: vec![reason] }
+}
+
+fn same_image(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    let (fa, fb) = (&view.node(e.a).face, &view.node(e.b).face);
+    if rules.same_image.enabled && fa.image_id == fb.image_id {
+        out.veto = true;
+        out.reasons.push(Reason::new(
+            ReasonCode::SameImage,
+            "both faces are in the same image, so they are two different people",
+            vec![("image_id", fa.image_id.as_str().into())],
+        ));
+    }
+}
+
+fn same_subject(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    if !rules.same_subject.enabled {
+        return;
+    }
+    if let (Some(sa), Some(sb)) = (&view.node(e.a).subject, &view.node(e.b).subject) {
+        if sa == sb {
+            out.reasons.push(Reason::new(
+                ReasonCode::SameSubject,
+                format!("both faces belong to subject {sa}: a self-match, not a fraud signal"),
+                vec![("subject", sa.as_str().into())],
+            ));
+        }
+    }
+}
+
+fn gender(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    let g = &rules.gender;
+    let (Some(ga), Some(gb)) = (view.node(e.a).face.attributes.gender, view.node(e.b).face.attributes.gender) else {
+        return;
+    };
+    let (ca, cb) = (ga.confidence.get(), gb.confidence.get());
+    if g.enabled && ga.value != gb.value && ca >= g.min_confidence && cb >= g.min_confidence {
+        out.cap(
+            Verdict::Review,
+            g.penalty,
+            Reason::new(
+                ReasonCode::GenderContradiction,
+                format!(
+                    "one face is classified {} ({ca:.1}% confidence) and the other {} ({cb:.1}%): at most review, \
+                     never an automatic match or rejection on predicted gender",
+                    ga.value.as_str().to_lowercase(),
+                    gb.value.as_str().to_lowercase()
+                ),
+                vec![
+                    ("gender_a", ga.value.as_str().into()),
+                    ("confidence_a", num(ca)),
+                    ("gender_b", gb.value.as_str().into()),
+                    ("confidence_b", num(cb)),
+                    ("min_confidence", num(g.min_confidence)),
+                ],
+            ),
+        );
+    }
+}
+
+fn age(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    let r = &rules.age;
+    let (Some(aa), Some(ab)) = (view.node(e.a).face.attributes.age, view.node(e.b).face.attributes.age) else {
+        return;
+    };
+    let gap = aa.gap(&ab);
+    if r.enabled && gap > r.tolerance_years {
+        out.cap(
+            Verdict::Review,
+            r.penalty,
+            Reason::new(
+                ReasonCode::AgeContradiction,
+                format!(
+                    "estimated ages {}-{} and {}-{} are {gap} years apart, more than the {} years allowed",
+                    aa.low, aa.high, ab.low, ab.high, r.tolerance_years
+                ),
+                vec![
+                    ("age_low_a", aa.low.into()),
+                    ("age_high_a", aa.high.into()),
+                    ("age_low_b", ab.low.into()),
+                    ("age_high_b", ab.high.into()),
+                    ("gap_years", gap.into()),
+                    ("tolerance_years", r.tolerance_years.into()),
+                ],
+            ),
+        );
+    }
+}
+
+fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    let q = &rules.quality;
+    if !q.enabled {
+        return;
+    }
+    let mut problems = Vec::new();
+    let mut evidence = Vec::new();
+    for (side, idx) in [("a", e.a), ("b", e.b)] {
+        let face = &view.node(idx).face;
+        if let Some(quality) = face.attributes.quality {
+            let (br, sh) = (f64::from(quality.brightness), f64::from(quality.sharpness));
+            if br < q.min_brightness {
+                problems.push(format!("face {side} is dark (brightness {br:.1} < {})", q.min_brightness));
+                evidence.push((format!("brightness_{side}"), num(br)));
+            }
+            if sh < q.min_sharpness {
+                problems.push(format!("face {side} is blurred (sharpness {sh:.1} < {})", q.min_sharpness));
+                evidence.push((format!("sharpness_{side}"), num(sh)));
+            }
+        }
+        if let Some(pose) = face.attributes.pose {
+            let (yaw, pitch) = (f64::from(pose.yaw), f64::from(pose.pitch));
+            if yaw.abs() > q.max_yaw || pitch.abs() > q.max_pitch {
+                problems.push(format!("face {side} is turned away (yaw {yaw:.0}°, pitch {pitch:.0}°)"));
+                evidence.push((format!("yaw_{side}"), num(yaw)));
+                evidence.push((format!("pitch_{side}"), num(pitch)));
+            }
+        }
+        let width = f64::from(face.bbox.width);
+        if width > 0.0 && width < q.min_face_width {
+            problems.push(format!("face {side} is small ({:.1}% of the image width)", width * 100.0));
+            evidence.push((format!("face_width_{side}"), num(width)));
+        }
+    }
+    if !problems.is_empty() {
+        out.cap(
+            Verdict::Review,
+            q.penalty,
+            Reason {
+                code: ReasonCode::LowQuality,
+                message: format!("{}: at most review", problems.join("; ")),
+                evidence,
+            },
+        );
+    }
+}
+
+/// How many distinct subjects other than its own a face matches at the hub rule's similarity; a face
+/// whose neighbours have no known subject counts each neighbour's image as one.
+pub(super) fn hub_subjects(rules: &RuleSet, view: &GraphView, f: u32) -> usize {
+    if !rules.hub.enabled {
+        return 0;
+    }
+    let own = subject_key(view, f);
+    let mut seen = HashSet::new();
+    for &(n, ei) in view.neighbours(f) {
+        if view.edge_at(ei).similarity >= rules.hub.min_similarity {
+            let k = subject_key(view, n);
+            if k != own {
+                seen.insert(k);
+            }
+        }
+    }
+    seen.len()
+}
+
+fn subject_key(view: &GraphView, f: u32) -> &str {
+    let node = view.node(f);
+    match &node.subject {
+        Some(s) => s.as_str(),
+        None => node.face.image_id.as_str(),
+    }
+}
+
+fn hub(rules: &RuleSet, view: &GraphView, e: &ViewEdge, hub_a: usize, hub_b: usize, out: &mut Outcome) {
+    let h = &rules.hub;
+    if !h.enabled {
+        return;
+    }
+    for (count, idx) in [(hub_a, e.a), (hub_b, e.b)] {
+        if count >= h.min_subjects {
+            let face = &view.node(idx).face.face_id;
+            out.cap(
+                Verdict::Review,
+                h.penalty,
+                Reason::new(
+                    ReasonCode::HubFace,
+                    format!(
+                        "face {face} matches {count} distinct subjects at {}% or more (a poster, a generic or \
+                         low-quality face): at most review",
+                        h.min_similarity
+                    ),
+                    vec![
+                        ("face_id", face.as_str().into()),
+                        ("distinct_subjects", count.into()),
+                        ("min_subjects", h.min_subjects.into()),
+                    ],
+                ),
+            );
+            return;
+        }
+    }
+}
+
+/// What is known of the similarity of two faces: an edge's value, or a search's silence.
+enum ThirdSide {
+    Edge(f64),
+    Silence { searched: u32, bound: f64 },
+}
+
+fn third_side_far_below(rules: &RuleSet, view: &GraphView, u: u32, v: u32) -> Option<ThirdSide> {
+    let far = rules.transitivity.far_below;
+    if let Some(edge) = view.edge_between(u, v) {
+        return (edge.similarity < far).then_some(ThirdSide::Edge(edge.similarity));
+    }
+    for (searched, other) in [(u, v), (v, u)] {
+        let target = view.node(other);
+        for s in view.searches_of(searched) {
+            let Some(bound) = s.bound else { continue };
+            if bound.get() <= far && target.seq <= s.collection_seq && s.collection_id == target.face.collection_id {
+                return Some(ThirdSide::Silence { searched, bound: bound.get() });
+            }
+        }
+    }
+    None
+}
+
+fn transitivity(rules: &RuleSet, view: &GraphView, i: u32, out: &mut Outcome) {
+    let t = &rules.transitivity;
+    let e = view.edge_at(i);
+    let strong = rules.bands.confirm_at;
+    if !t.enabled || e.similarity < strong {
+        return;
+    }
+    // The edge is the weak link of a triangle when another strong edge shares one of its faces, the
+    // third side is known to be far below, and this edge is the weaker of the two strong ones.
+    for (pivot, far_end) in [(e.a, e.b), (e.b, e.a)] {
+        for &(x, xi) in view.neighbours(pivot) {
+            if x == far_end || xi == i {
+                continue;
+            }
+            let other = view.edge_at(xi);
+            let weaker = e.similarity < other.similarity || (e.similarity == other.similarity && i > xi);
+            if other.similarity < strong || !weaker {
+                continue;
+            }
+            let Some(third) = third_side_far_below(rules, view, far_end, x) else { continue };
+            let (pivot_id, far_id, x_id) =
+                (&view.node(pivot).face.face_id, &view.node(far_end).face.face_id, &view.node(x).face.face_id);
+            let (what, third_value) = match third {
+                ThirdSide::Edge(s) => (format!("their similarity is only {s:.2}"), s),
+                ThirdSide::Silence { searched, bound } => (
+                    format!(
+                        "searching face {} did not return the other, so their similarity is below {bound:.2}",
+                        view.node(searched).face.face_id
+                    ),
+                    bound,
+                ),
+            };
+            out.cap(
+                Verdict::Review,
+                t.penalty,
+                Reason::new(
+                    ReasonCode::Transitivity,
+                    format!(
+                        "face {pivot_id} matches both {far_id} ({:.2}) and {x_id} ({:.2}), but {far_id} and {x_id} \
+                         are far apart ({what}); this is the weaker link",
+                        e.similarity, other.similarity
+                    ),
+                    vec![
+                        ("via_face", x_id.as_str().into()),
+                        ("similarity", num(e.similarity)),
+                        ("other_link_similarity", num(other.similarity)),
+                        ("third_side_below", num(third_value)),
+                        ("far_below", num(t.far_below)),
+                    ],
+                ),
+            );
+            return;
+        }
+    }
+}
+
+fn analyst(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    let d = view.decisions();
+    if let Some(dec) = d.direct(e.a, e.b) {
+        let (code, verdict, what) = match dec.kind {
+            DecisionKind::Same => (ReasonCode::AnalystSame, Verdict::Confirmed, "the same person"),
+            DecisionKind::Different => (ReasonCode::AnalystDifferent, Verdict::Rejected, "different people"),
+        };
+        let note = dec.note.as_deref().map(|n| format!(" (note: {n})")).unwrap_or_default();
+        out.analyst = Some(verdict);
+        let mut evidence = vec![("analyst", dec.analyst.as_str().into()), ("decided_at", dec.at.to_string().into())];
+        if let Some(n) = &dec.note {
+            evidence.push(("note", n.as_str().into()));
+        }
+        out.reasons.push(Reason::new(
+            code,
+            format!("analyst {} decided on {} that these are {what}{note}", dec.analyst, dec.at),
+            evidence,
+        ));
+        return;
+    }
+    if !rules.analyst.follow_implications {
+        return;
+    }
+    let linked = d.linked(e.a, e.b);
+    let separated = d.separated_by(e.a, e.b);
+    if linked {
+        out.analyst = Some(Verdict::Confirmed);
+        out.reasons.push(Reason::new(
+            ReasonCode::AnalystSame,
+            "analysts' \"same person\" decisions link these two faces through other faces",
+            vec![],
+        ));
+    }
+    if let Some((x, y)) = separated {
+        let (xi, yi) = (&view.node(x).face.face_id, &view.node(y).face.face_id);
+        out.analyst = Some(if linked { Verdict::Review } else { Verdict::Rejected });
+        let message = if linked {
+            format!(
+                "analysts' decisions contradict each other: a chain of \"same person\" decisions links these faces, \
+                 but faces {xi} and {yi} of that chain were decided to be different people"
+            )
+        } else {
+            format!(
+                "an analyst decided that faces {xi} and {yi} are different people, and \"same person\" decisions \
+                 tie each of this pair's faces to one of them, so these are different people too"
+            )
+        };
+        out.reasons.push(Reason::new(
+            ReasonCode::ImpliedDifferent,
+            message,
+            vec![("decided_face_a", xi.as_str().into()), ("decided_face_b", yi.as_str().into())],
+        ));
+    }
+}
+
+/// Per searched face and similarity band, keeps the best `keep_per_band` review hits in the queue and
+/// marks the rest as held back. An edge stays in the queue when any face that searched it keeps it.
+pub(super) fn apply_band_retention(rules: &RuleSet, view: &GraphView, judged: &mut [Judgement]) {
+    let r = &rules.band_retention;
+    if !r.enabled {
+        return;
+    }
+    let last_band = ((100.0 - 1e-9) / r.band_width).floor() as i64;
+    let band_of = |sim: f64| ((sim / r.band_width).floor() as i64).min(last_band);
+    let edges = view.edges_slice();
+    // For every edge: None while no searching face has ranked it; Some(true) once one keeps it.
+    let mut kept: Vec<Option<bool>> = vec![None; edges.len()];
+    let mut held_by: Vec<Option<(u32, usize)>> = vec![None; edges.len()];
+    let mut hits: Vec<(u32, f64, f64)> = Vec::new();
+    for f in 0..view.face_count() as u32 {
+        hits.clear();
+        for &(_, ei) in view.neighbours(f) {
+            let ve = &edges[ei as usize];
+            let searched_by_f = if f == ve.a { ve.edge.similarity_ab.is_some() } else { ve.edge.similarity_ba.is_some() };
+            let j = &judged[ei as usize];
+            if searched_by_f && j.verdict == Verdict::Review && !j.has(ReasonCode::SameSubject) {
+                hits.push((ei, j.score, ve.similarity));
+            }
+        }
+        if hits.len() <= r.keep_per_band {
+            for &(ei, _, _) in &hits {
+                kept[ei as usize] = Some(true);
+            }
+            continue;
+        }
+        hits.sort_by(|x, y| {
+            band_of(y.2)
+                .cmp(&band_of(x.2))
+                .then(y.1.total_cmp(&x.1))
+                .then(y.2.total_cmp(&x.2))
+                .then(x.0.cmp(&y.0))
+        });
+        let mut rank = 0;
+        let mut band = i64::MIN;
+        for &(ei, _, sim) in &hits {
+            let b = band_of(sim);
+            if b != band {
+                band = b;
+                rank = 0;
+            }
+            rank += 1;
+            let slot = &mut kept[ei as usize];
+            if rank <= r.keep_per_band {
+                *slot = Some(true);
+            } else if slot.is_none() {
+                *slot = Some(false);
+                held_by[ei as usize] = Some((f, rank));
+            }
+        }
+    }
+    for (ei, k) in kept.iter().enumerate() {
+        if *k != Some(false) {
+            continue;
+        }
+        let Some((f, rank)) = held_by[ei] else { continue };
+        let sim = edges[ei].similarity;
+        let low = band_of(sim) as f64 * r.band_width;
+        let face = &view.node(f).face.face_id;
+        judged[ei].reasons.push(Reason::new(
+            ReasonCode::BandRetention,
+            format!(
+                "held back from the review queue: it ranks {rank} among face {face}'s review hits in the {low:.0}-{:.0}% \
+                 band, where only the best {} are queued",
+                low + r.band_width,
+                r.keep_per_band
+            ),
+            vec![
+                ("searched_face", face.as_str().into()),
+                ("band_low", num(low)),
+                ("band_high", num(low + r.band_width)),
+                ("rank", rank.into()),
+                ("keep_per_band", r.keep_per_band.into()),
+            ],
+        ));
+    }
+}

@@ -1,0 +1,228 @@
+//! An in-memory view of the match graph that the rules read: faces with their subjects, edges with
+//! adjacency, searches, and analyst decisions folded into must-link components and cannot-links.
+
+use std::collections::{HashMap, HashSet};
+
+use petgraph::unionfind::UnionFind;
+
+use crate::model::{Decision, DecisionKind, Edge, Face, FaceId, FacePair, Judgement, SearchRecord, SubjectId};
+
+/// A face as the rules see it: the face, the subject behind its image, and its insertion order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaceNode {
+    /// The face.
+    pub face: Face,
+    /// The subject behind the face's image, when known.
+    pub subject: Option<SubjectId>,
+    /// The order in which the face was stored; a search covers the faces stored up to its own mark.
+    pub seq: i64,
+}
+
+/// The graph the rules read. Built once, then judged edge by edge.
+#[derive(Debug, Default)]
+pub struct GraphView {
+    faces: Vec<FaceNode>,
+    index: HashMap<FaceId, u32>,
+    edges: Vec<ViewEdge>,
+    edge_index: HashMap<(u32, u32), u32>,
+    adjacency: Vec<Vec<(u32, u32)>>,
+    searches: Vec<Vec<SearchRecord>>,
+    decisions: Decisions,
+}
+
+/// An edge in the view, with its endpoints as face indices.
+#[derive(Clone, Debug)]
+pub(crate) struct ViewEdge {
+    pub(crate) a: u32,
+    pub(crate) b: u32,
+    pub(crate) similarity: f64,
+    pub(crate) edge: Edge,
+    pub(crate) stored: Option<Judgement>,
+}
+
+/// Analyst decisions: the latest decision per pair, must-link components and cannot-links between them.
+#[derive(Debug, Default)]
+pub(crate) struct Decisions {
+    latest: HashMap<(u32, u32), Decision>,
+    components: Vec<u32>,
+    cannot: HashSet<(u32, u32)>,
+    cannot_pairs: HashMap<(u32, u32), (u32, u32)>,
+}
+
+/// Why an edge could not be placed in the view.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("edge {pair_a}~{pair_b} names face {missing}, which the view does not hold")]
+pub struct MissingFace {
+    /// The edge's first face.
+    pub pair_a: FaceId,
+    /// The edge's second face.
+    pub pair_b: FaceId,
+    /// The face that is missing.
+    pub missing: FaceId,
+}
+
+impl GraphView {
+    /// Builds a view. Edges and searches may only name faces in `faces`; decisions on unknown faces are
+    /// ignored (they cannot bear on any edge of the view).
+    pub fn new(
+        faces: Vec<FaceNode>,
+        edges: Vec<(Edge, Option<Judgement>)>,
+        searches: Vec<SearchRecord>,
+        decisions: Vec<Decision>,
+    ) -> Result<Self, MissingFace> {
+        let index: HashMap<FaceId, u32> =
+            faces.iter().enumerate().map(|(i, f)| (f.face.face_id.clone(), i as u32)).collect();
+        let mut adjacency = vec![Vec::new(); faces.len()];
+        let mut view_edges = Vec::with_capacity(edges.len());
+        let mut edge_index = HashMap::with_capacity(edges.len());
+        for (edge, stored) in edges {
+            let lookup = |id: &FaceId| {
+                index.get(id).copied().ok_or_else(|| MissingFace {
+                    pair_a: edge.pair.a().clone(),
+                    pair_b: edge.pair.b().clone(),
+                    missing: id.clone(),
+                })
+            };
+            let (a, b) = (lookup(edge.pair.a())?, lookup(edge.pair.b())?);
+            let i = view_edges.len() as u32;
+            adjacency[a as usize].push((b, i));
+            adjacency[b as usize].push((a, i));
+            edge_index.insert(key(a, b), i);
+            view_edges.push(ViewEdge { a, b, similarity: edge.similarity().get(), edge, stored });
+        }
+        let mut per_face_searches = vec![Vec::new(); faces.len()];
+        for s in searches {
+            if let Some(&i) = index.get(&s.face_id) {
+                per_face_searches[i as usize].push(s);
+            }
+        }
+        let decisions = Decisions::new(&index, faces.len(), decisions);
+        Ok(Self {
+            faces,
+            index,
+            edges: view_edges,
+            edge_index,
+            adjacency,
+            searches: per_face_searches,
+            decisions,
+        })
+    }
+
+    /// How many edges the view holds.
+    pub fn edge_count(&self) -> usize {
+        self.edges.len()
+    }
+
+    /// The pairs of every edge, in the view's order.
+    pub fn pairs(&self) -> impl Iterator<Item = &FacePair> {
+        self.edges.iter().map(|e| &e.edge.pair)
+    }
+
+    /// The judgement stored with an edge when the view was loaded.
+    pub fn stored(&self, pair: &FacePair) -> Option<&Judgement> {
+        self.edge_id(pair).and_then(|i| self.edges[i as usize].stored.as_ref())
+    }
+
+    /// A face of the view.
+    pub fn face(&self, id: &FaceId) -> Option<&FaceNode> {
+        self.index.get(id).map(|&i| &self.faces[i as usize])
+    }
+
+    pub(crate) fn node(&self, i: u32) -> &FaceNode {
+        &self.faces[i as usize]
+    }
+
+    pub(crate) fn face_count(&self) -> usize {
+        self.faces.len()
+    }
+
+    pub(crate) fn edge_at(&self, i: u32) -> &ViewEdge {
+        &self.edges[i as usize]
+    }
+
+    pub(crate) fn edges_slice(&self) -> &[ViewEdge] {
+        &self.edges
+    }
+
+    pub(crate) fn edge_id(&self, pair: &FacePair) -> Option<u32> {
+        let a = *self.index.get(pair.a())?;
+        let b = *self.index.get(pair.b())?;
+        self.edge_index.get(&key(a, b)).copied()
+    }
+
+    pub(crate) fn edge_between(&self, a: u32, b: u32) -> Option<&ViewEdge> {
+        self.edge_index.get(&key(a, b)).map(|&i| &self.edges[i as usize])
+    }
+
+    pub(crate) fn neighbours(&self, i: u32) -> &[(u32, u32)] {
+        &self.adjacency[i as usize]
+    }
+
+    pub(crate) fn searches_of(&self, i: u32) -> &[SearchRecord] {
+        &self.searches[i as usize]
+    }
+
+    pub(crate) fn decisions(&self) -> &Decisions {
+        &self.decisions
+    }
+}
+
+pub(crate) fn key(a: u32, b: u32) -> (u32, u32) {
+    if a < b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl Decisions {
+    fn new(index: &HashMap<FaceId, u32>, face_count: usize, history: Vec<Decision>) -> Self {
+        let mut latest: HashMap<(u32, u32), Decision> = HashMap::new();
+        for d in history {
+            if let (Some(&a), Some(&b)) = (index.get(d.pair.a()), index.get(d.pair.b())) {
+                // History comes oldest first, so a later decision on a pair replaces an earlier one.
+                latest.insert(key(a, b), d);
+            }
+        }
+        let mut uf = UnionFind::<u32>::new(face_count);
+        for (&(a, b), d) in &latest {
+            if d.kind == DecisionKind::Same {
+                uf.union(a, b);
+            }
+        }
+        let components = uf.into_labeling();
+        let mut cannot = HashSet::new();
+        let mut cannot_pairs = HashMap::new();
+        for (&(a, b), d) in &latest {
+            if d.kind == DecisionKind::Different {
+                let k = key(components[a as usize], components[b as usize]);
+                cannot.insert(k);
+                cannot_pairs.entry(k).or_insert((a, b));
+            }
+        }
+        Self { latest, components, cannot, cannot_pairs }
+    }
+
+    /// The latest decision on exactly this pair.
+    pub(crate) fn direct(&self, a: u32, b: u32) -> Option<&Decision> {
+        self.latest.get(&key(a, b))
+    }
+
+    /// Whether a chain of "same" decisions joins the two faces.
+    pub(crate) fn linked(&self, a: u32, b: u32) -> bool {
+        !self.components.is_empty() && self.components[a as usize] == self.components[b as usize]
+    }
+
+    /// The decided-different pair that separates the must-link components of `a` and `b`, if any.
+    pub(crate) fn separated_by(&self, a: u32, b: u32) -> Option<(u32, u32)> {
+        if self.components.is_empty() {
+            return None;
+        }
+        let k = key(self.components[a as usize], self.components[b as usize]);
+        if self.cannot.contains(&k) {
+            self.cannot_pairs.get(&k).copied()
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Ingest of saved Rekognition responses: files or directories, recognised by content, each file
+//! written in one transaction; index responses first so that searches can name their faces, then the
+//! subjects, then the searches, then one adjudication of the graph.
+
+use std::path::{Path, PathBuf};
+
+use crate::model::{Collection, CollectionId, ExternalImageId, FaceId, Observation, SearchRecord, Similarity, SubjectId, Timestamp};
+use crate::rekognition::{
+    index_faces_to_domain, list_faces_to_domain, parse_saved, search_by_image_to_domain, search_to_domain, SavedResponse,
+    SearchResult,
+};
+use crate::store::IngestBatch;
+
+use super::{Facegraph, Readjudication, ServiceError};
+
+/// What happened to one input file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileOutcome {
+    /// Read and stored.
+    Ingested {
+        /// The response's API (`IndexFaces`, ...).
+        kind: &'static str,
+        /// Faces new to the store.
+        new_faces: usize,
+        /// Edges new to the store.
+        new_edges: usize,
+    },
+    /// Refused; nothing of it was stored.
+    Rejected {
+        /// Why, naming the field where there is one.
+        reason: String,
+    },
+}
+
+/// The summary of an ingest run.
+#[derive(Clone, Debug, Default)]
+pub struct IngestReport {
+    /// Every file, in the order read, with its outcome.
+    pub files: Vec<(PathBuf, FileOutcome)>,
+    /// Faces new to the store.
+    pub new_faces: usize,
+    /// Faces in the files (new or not).
+    pub faces_seen: usize,
+    /// Edges new to the store.
+    pub new_edges: usize,
+    /// Edges whose observed similarity changed.
+    pub changed_edges: usize,
+    /// Image-subject links added or changed.
+    pub subject_links: usize,
+    /// The adjudication that followed.
+    pub adjudication: Readjudication,
+}
+
+impl IngestReport {
+    /// Files refused.
+    pub fn rejected(&self) -> impl Iterator<Item = (&PathBuf, &str)> {
+        self.files.iter().filter_map(|(p, o)| match o {
+            FileOutcome::Rejected { reason } => Some((p, reason.as_str())),
+            FileOutcome::Ingested { .. } => None,
+        })
+    }
+}
+
+/// Options of an ingest run.
+#[derive(Clone, Debug)]
+pub struct RekognitionIngest {
+    /// The collection the responses came from (saved responses do not name it).
+    pub collection_id: CollectionId,
+    /// Subjects by external image id, from the subjects CSV.
+    pub subjects: Vec<(ExternalImageId, SubjectId)>,
+}
+
+/// Lists the files of the given paths: files as given, directories walked in name order, hidden
+/// entries skipped.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, std::io::Error> {
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+            .collect();
+        entries.sort();
+        for e in entries {
+            walk(&e, out)?;
+        }
+    } else {
+        out.push(path.to_owned());
+    }
+    Ok(())
+}
+
+/// Reads a subjects CSV with the header `external_image_id,subject_id`. Any invalid row refuses the
+/// whole file, naming the line, so that nothing is linked from a half-read mapping.
+pub fn read_subjects_csv(path: &Path) -> Result<Vec<(ExternalImageId, SubjectId)>, ServiceError> {
+    let bad = |msg: String| ServiceError::Invalid(format!("subjects file {}: {msg}", path.display()));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let headers = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(ext), Some(sub)) = (col("external_image_id"), col("subject_id")) else {
+        return Err(bad(format!(
+            "the header must name the columns external_image_id and subject_id (found: {})",
+            headers.iter().collect::<Vec<_>>().join(",")
+        )));
+    };
+    let mut out = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| bad(format!("line {line}: {e}")))?;
+        let e = ExternalImageId::parse(row.get(ext).unwrap_or_default()).map_err(|e| bad(format!("line {line}: {e}")))?;
+        let s = SubjectId::parse(row.get(sub).unwrap_or_default()).map_err(|e| bad(format!("line {line}: {e}")))?;
+        out.push((e, s));
+    }
+    Ok(out)
+}
+
+enum Parsed {
+    Index(IngestBatch, usize),
+    Search(SearchResult),
+}
+
+impl Facegraph {
+    /// Ingests saved Rekognition responses and adjudicates the graph. A file that cannot be read or
+    /// converted is reported and skipped; the others are stored, each in its own transaction.
+    pub fn ingest_rekognition(&self, files: &[PathBuf], opts: &RekognitionIngest) -> Result<IngestReport, ServiceError> {
+        let now = Timestamp::now();
+        let mut report = IngestReport::default();
+        let mut parsed: Vec<(usize, &'static str, Parsed)> = Vec::new();
+        for (i, path) in files.iter().enumerate() {
+            report.files.push((path.clone(), FileOutcome::Rejected { reason: String::new() }));
+            match self.parse_file(path, opts, now) {
+                Ok((kind, p)) => parsed.push((i, kind, p)),
+                Err(reason) => report.files[i].1 = FileOutcome::Rejected { reason },
+            }
+        }
+        // Index and list responses first, so that every face exists before a search names it.
+        for (i, kind, p) in &parsed {
+            if let Parsed::Index(batch, seen) = p {
+                report.faces_seen += seen;
+                match self.store.ingest(batch) {
+                    Ok(o) => {
+                        report.new_faces += o.new_faces;
+                        report.files[*i].1 = FileOutcome::Ingested { kind, new_faces: o.new_faces, new_edges: 0 };
+                    }
+                    Err(e) => report.files[*i].1 = FileOutcome::Rejected { reason: error_chain(&e) },
+                }
+            }
+        }
+        if !opts.subjects.is_empty() {
+            let batch = IngestBatch { subjects: opts.subjects.clone(), ..IngestBatch::default() };
+            report.subject_links += self.store.ingest(&batch)?.subject_links;
+        }
+        let collection_seq = i64::try_from(self.store.stats()?.faces).unwrap_or(i64::MAX);
+        for (i, kind, p) in parsed {
+            if let Parsed::Search(result) = p {
+                let outcome = match self.store_search(&result, opts, collection_seq, now) {
+                    Ok(o) => {
+                        report.new_edges += o.new_edges;
+                        report.changed_edges += o.changed_edges;
+                        FileOutcome::Ingested { kind, new_faces: 0, new_edges: o.new_edges }
+                    }
+                    Err(reason) => FileOutcome::Rejected { reason },
+                };
+                report.files[i].1 = outcome;
+            }
+        }
+        report.adjudication = self.readjudicate()?;
+        Ok(report)
+    }
+
+    fn parse_file(&self, path: &Path, opts: &RekognitionIngest, now: Timestamp) -> Result<(&'static str, Parsed), String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
+        let saved = parse_saved(&bytes).map_err(|e| e.to_string())?;
+        let kind = saved.kind();
+        let collection = Collection {
+            collection_id: opts.collection_id.clone(),
+            engine: "rekognition".to_owned(),
+            face_model_version: None,
+            created_at: now,
+        };
+        let source = path.display().to_string();
+        let parsed = match saved {
+            SavedResponse::IndexFaces(resp) => {
+                let indexed = index_faces_to_domain(&resp, &opts.collection_id, now).map_err(|e| e.to_string())?;
+                let seen = indexed.faces.len();
+                let mut image = indexed.image;
+                if let Some(img) = image.as_mut() {
+                    img.source = Some(source);
+                }
+                let collections =
+                    vec![Collection { face_model_version: indexed.face_model_version, ..collection }];
+                Parsed::Index(
+                    IngestBatch {
+                        collections,
+                        images: image.into_iter().collect(),
+                        faces: indexed.faces,
+                        ..IngestBatch::default()
+                    },
+                    seen,
+                )
+            }
+            SavedResponse::ListFaces(resp) => {
+                let faces = list_faces_to_domain(&resp, &opts.collection_id, now).map_err(|e| e.to_string())?;
+                let seen = faces.len();
+                let collections = vec![Collection { face_model_version: resp.face_model_version.clone(), ..collection }];
+                // A listed face's image is known only by id; it is recorded so that the face has one.
+                let mut images: Vec<crate::model::Image> = faces
+                    .iter()
+                    .map(|f| crate::model::Image {
+                        image_id: f.image_id.clone(),
+                        external_image_id: f.external_image_id.clone(),
+                        source: Some(source.clone()),
+                        width: None,
+                        height: None,
+                        face_count: 0,
+                        received_at: now,
+                    })
+                    .collect();
+                images.sort_by(|a, b| a.image_id.cmp(&b.image_id));
+                images.dedup_by(|a, b| a.image_id == b.image_id);
+                Parsed::Index(IngestBatch { collections, images, faces, ..IngestBatch::default() }, seen)
+            }
+            SavedResponse::SearchFaces(resp) => Parsed::Search(search_to_domain(&resp).map_err(|e| e.to_string())?),
+            SavedResponse::SearchFacesByImage(resp) => {
+                Parsed::Search(search_by_image_to_domain(&resp).map_err(|e| e.to_string())?)
+            }
+        };
+        Ok((kind, parsed))
+    }
+
+    fn store_search(
+        &self,
+        result: &SearchResult,
+        opts: &RekognitionIngest,
+        collection_seq: i64,
+        now: Timestamp,
+    ) -> Result<crate::store::IngestOutcome, String> {
+        let mut named: Vec<(FaceId, String)> = vec![(result.searched_face_id.clone(), "SearchedFaceId".to_owned())];
+        for (i, m) in result.matches.iter().enumerate() {
+            named.push((m.face_id.clone(), format!("FaceMatches[{i}].Face.FaceId")));
+        }
+        let ids: Vec<FaceId> = named.iter().map(|(id, _)| id.clone()).collect();
+        let known: std::collections::HashSet<FaceId> =
+            self.store.faces(&ids).map_err(|e| error_chain(&e))?.into_iter().map(|f| f.face.face_id).collect();
+        if let Some((id, field)) = named.iter().find(|(id, _)| !known.contains(id)) {
+            return Err(format!(
+                "{field}: face {id} was not introduced by any IndexFaces or ListFaces response; ingest the index \
+                 response of its image first"
+            ));
+        }
+        let observations: Vec<Observation> = result
+            .matches
+            .iter()
+            .filter(|m| m.face_id != result.searched_face_id)
+            .map(|m| Observation {
+                searched: result.searched_face_id.clone(),
+                found: m.face_id.clone(),
+                similarity: m.similarity,
+                engine: "rekognition".to_owned(),
+                searched_at: now,
+            })
+            .collect();
+        // A saved response does not record its threshold: the faces it did not return are known only
+        // to be less similar than the least similar one it did return.
+        let bound: Option<Similarity> =
+            observations.iter().map(|o| o.similarity).min_by(|a, b| a.get().total_cmp(&b.get()));
+        let search = SearchRecord {
+            face_id: result.searched_face_id.clone(),
+            collection_id: opts.collection_id.clone(),
+            bound,
+            collection_seq,
+            searched_at: Timestamp::from_millis(0),
+        };
+        let batch = IngestBatch { observations, searches: vec![search], ..IngestBatch::default() };
+        self.store.ingest(&batch).map_err(|e| error_chain(&e))
+    }
+}
+
+/// An error with its causes, joined, for a one-line report.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
