@@ -1,0 +1,12 @@
+// facegraph graph schema for Neo4j 5: uniqueness constraints first (bulk MERGE is slow without them),
+// then the indexes that the investigation queries use. Every statement is idempotent (IF NOT EXISTS).
+
+CREATE CONSTRAINT collection_id IF NOT EXISTS FOR (c:Collection) REQUIRE c.collection_id IS UNIQUE;
+CREATE CONSTRAINT image_id IF NOT EXISTS FOR (i:Image) REQUIRE i.image_id IS UNIQUE;
+CREATE CONSTRAINT face_id IF NOT EXISTS FOR (f:Face) REQUIRE f.face_id IS UNIQUE;
+CREATE CONSTRAINT subject_id IF NOT EXISTS FOR (s:Subject) REQUIRE s.subject_id IS UNIQUE;
+
+CREATE INDEX image_external_id IF NOT EXISTS FOR (i:Image) ON (i.external_image_id);
+CREATE INDEX face_collection IF NOT EXISTS FOR (f:Face) ON (f.collection_id);
+CREATE INDEX face_cluster IF NOT EXISTS FOR (f:Face) ON (f.cluster_id);
+CREATE INDEX similar_verdict IF NOT EXISTS FOR ()-[r:SIMILAR]-() ON (r.verdict);
