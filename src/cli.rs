@@ -12,7 +12,8 @@ use crate::adjudication::{Adjudicator, RuleSet};
 use crate::model::{DecisionKind, FaceId, Judgement, Verdict};
 use crate::report::{codes, table, ChangeJson, ClusterJson, MatchJson, ReasonJson};
 use crate::service::{
-    expand_paths, read_subjects_csv, Explanation, Facegraph, FileOutcome, MatchView, RekognitionIngest, VerdictChange,
+    expand_paths, read_subjects_csv, Explanation, Facegraph, FileOutcome, MatchView,
+    RekognitionIngest, VerdictChange,
 };
 use crate::settings::{load_rule_set, Overrides, Settings};
 use crate::store::sqlite::SqliteStore;
@@ -162,7 +163,11 @@ pub const EXIT_SOME_REJECTED: i32 = 2;
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> Result<i32> {
-    let overrides = Overrides { config: cli.config.clone(), data_dir: cli.data_dir.clone(), rules: cli.rules.clone() };
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        rules: cli.rules.clone(),
+    };
     let settings = Settings::load(&overrides)?;
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -170,7 +175,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Rules => {
             let rules = settings.rule_set()?;
             writeln!(out, "# facegraph rule set, version {}", rules.version())?;
-            writeln!(out, "# source: {}", settings.rules_file.as_ref().map_or("built-in default".to_owned(), |p| p.display().to_string()))?;
+            writeln!(
+                out,
+                "# source: {}",
+                settings
+                    .rules_file
+                    .as_ref()
+                    .map_or("built-in default".to_owned(), |p| p.display().to_string())
+            )?;
             write!(out, "{}", rules.to_toml())?;
         }
         Command::Bench(args) => crate::bench::run(&args, &mut out)?,
@@ -197,17 +209,32 @@ pub fn run(cli: Cli) -> Result<i32> {
                 writeln!(out, "{} matches to review", queue.len())?;
             }
         }
-        Command::Explain { face_a, face_b, json } => {
+        Command::Explain {
+            face_a,
+            face_b,
+            json,
+        } => {
             let app = open_existing(&settings)?;
             let (a, b) = (parse_face(&face_a)?, parse_face(&face_b)?);
             let ex = app.explain(&a, &b)?;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&explanation_json(&ex))?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&explanation_json(&ex))?
+                )?;
             } else {
                 write_explanation(&ex, &mut out)?;
             }
         }
-        Command::Decide { face_a, face_b, decision, analyst, note, json } => {
+        Command::Decide {
+            face_a,
+            face_b,
+            decision,
+            analyst,
+            note,
+            json,
+        } => {
             let app = open_existing(&settings)?;
             let (a, b) = (parse_face(&face_a)?, parse_face(&face_b)?);
             let kind = match decision {
@@ -224,12 +251,19 @@ pub fn run(cli: Cli) -> Result<i32> {
                     DecisionKind::Same => "the same person",
                     DecisionKind::Different => "different people",
                 };
-                writeln!(out, "Recorded: analyst {analyst} decided {a} and {b} are {what}.")?;
+                writeln!(
+                    out,
+                    "Recorded: analyst {analyst} decided {a} and {b} are {what}."
+                )?;
                 writeln!(out, "{} verdicts changed.", result.changes.len())?;
                 if !result.changes.is_empty() {
                     write!(out, "{}", change_table(&result.changes))?;
                 }
-                writeln!(out, "{} clusters, {} fraud leads.", result.clusters, result.fraud_leads)?;
+                writeln!(
+                    out,
+                    "{} clusters, {} fraud leads.",
+                    result.clusters, result.fraud_leads
+                )?;
             }
         }
         Command::Clusters { min_subjects, json } => {
@@ -248,11 +282,22 @@ pub fn run(cli: Cli) -> Result<i32> {
                             c.cluster.faces.len().to_string(),
                             c.subjects.len().to_string(),
                             if c.subjects.len() >= 2 { "yes" } else { "no" }.to_owned(),
-                            c.subjects.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+                            c.subjects
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
                         ]
                     })
                     .collect();
-                write!(out, "{}", table(&["Cluster", "Faces", "Subjects", "Fraud lead", "Subject ids"], &rows))?;
+                write!(
+                    out,
+                    "{}",
+                    table(
+                        &["Cluster", "Faces", "Subjects", "Fraud lead", "Subject ids"],
+                        &rows
+                    )
+                )?;
                 writeln!(out, "{} clusters", clusters.len())?;
             }
         }
@@ -315,7 +360,8 @@ fn parse_face(s: &str) -> Result<FaceId> {
 fn build(settings: &Settings) -> Result<Facegraph> {
     let rules: RuleSet = settings.rule_set()?;
     let path = settings.sqlite_path();
-    let store = SqliteStore::open(&path).with_context(|| format!("cannot open the graph at {}", path.display()))?;
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("cannot open the graph at {}", path.display()))?;
     let store: Arc<dyn GraphStore> = Arc::new(store);
     Ok(Facegraph::new(store, Adjudicator::new(rules)))
 }
@@ -343,10 +389,23 @@ fn ingest(settings: &Settings, args: IngestArgs, out: &mut impl Write) -> Result
     };
     let files = expand_paths(&args.paths)?;
     if files.is_empty() {
-        bail!("no files found in {}", args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no files found in {}",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let app = build(settings)?;
-    let report = app.ingest_rekognition(&files, &RekognitionIngest { collection_id, subjects })?;
+    let report = app.ingest_rekognition(
+        &files,
+        &RekognitionIngest {
+            collection_id,
+            subjects,
+        },
+    )?;
     let a = &report.adjudication;
     let rejected: Vec<_> = report.rejected().collect();
     let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -356,9 +415,28 @@ fn ingest(settings: &Settings, args: IngestArgs, out: &mut impl Write) -> Result
         }
     }
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    writeln!(out, "Files read: {} ({} ingested: {}; {} rejected)", report.files.len(), report.files.len() - rejected.len(), if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") }, rejected.len())?;
-    writeln!(out, "Faces: {} in the files, {} new; subject links: {}", report.faces_seen, report.new_faces, report.subject_links)?;
-    writeln!(out, "Edges: {} new, {} changed", report.new_edges, report.changed_edges)?;
+    writeln!(
+        out,
+        "Files read: {} ({} ingested: {}; {} rejected)",
+        report.files.len(),
+        report.files.len() - rejected.len(),
+        if kinds.is_empty() {
+            "none".to_owned()
+        } else {
+            kinds.join(", ")
+        },
+        rejected.len()
+    )?;
+    writeln!(
+        out,
+        "Faces: {} in the files, {} new; subject links: {}",
+        report.faces_seen, report.new_faces, report.subject_links
+    )?;
+    writeln!(
+        out,
+        "Edges: {} new, {} changed",
+        report.new_edges, report.changed_edges
+    )?;
     writeln!(
         out,
         "Verdicts ({} edges, rule set {}): confirmed {}, review {} ({} in the review queue), rejected {}; {} changed",
@@ -370,17 +448,29 @@ fn ingest(settings: &Settings, args: IngestArgs, out: &mut impl Write) -> Result
         a.counts.rejected,
         a.changes.len()
     )?;
-    writeln!(out, "Clusters: {}, fraud leads: {}", a.clusters, a.fraud_leads)?;
+    writeln!(
+        out,
+        "Clusters: {}, fraud leads: {}",
+        a.clusters, a.fraud_leads
+    )?;
     for (path, reason) in &rejected {
         writeln!(out, "Rejected {}: {}", path.display(), reason)?;
     }
-    Ok(if rejected.is_empty() { 0 } else { EXIT_SOME_REJECTED })
+    Ok(if rejected.is_empty() {
+        0
+    } else {
+        EXIT_SOME_REJECTED
+    })
 }
 
 fn face_label(f: &Option<FaceRecord>) -> String {
     match f {
         Some(f) => {
-            let ext = f.face.external_image_id.as_ref().map_or("-", |e| e.as_str());
+            let ext = f
+                .face
+                .external_image_id
+                .as_ref()
+                .map_or("-", |e| e.as_str());
             let subject = f.subject.as_ref().map_or("-", |s| s.as_str());
             format!("{ext} ({subject})")
         }
@@ -405,7 +495,19 @@ fn match_table(matches: &[MatchView]) -> String {
             ]
         })
         .collect();
-    table(&["Face A", "Image A (subject)", "Face B", "Image B (subject)", "Similarity", "Verdict", "Score", "Reasons"], &rows)
+    table(
+        &[
+            "Face A",
+            "Image A (subject)",
+            "Face B",
+            "Image B (subject)",
+            "Similarity",
+            "Verdict",
+            "Score",
+            "Reasons",
+        ],
+        &rows,
+    )
 }
 
 fn change_table(changes: &[VerdictChange]) -> String {
@@ -427,16 +529,39 @@ fn change_table(changes: &[VerdictChange]) -> String {
 fn write_review_csv(queue: &[MatchView], out: &mut impl Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
-        "rank", "face_a", "face_b", "similarity", "score", "verdict", "external_image_id_a", "external_image_id_b",
-        "subject_a", "subject_b", "reason_codes", "reasons", "rule_set",
+        "rank",
+        "face_a",
+        "face_b",
+        "similarity",
+        "score",
+        "verdict",
+        "external_image_id_a",
+        "external_image_id_b",
+        "subject_a",
+        "subject_b",
+        "reason_codes",
+        "reasons",
+        "rule_set",
     ])?;
     for (i, m) in queue.iter().enumerate() {
         let j = m.judgement.as_ref();
         let ext = |f: &Option<FaceRecord>| {
-            f.as_ref().and_then(|f| f.face.external_image_id.as_ref()).map_or(String::new(), |e| e.to_string())
+            f.as_ref()
+                .and_then(|f| f.face.external_image_id.as_ref())
+                .map_or(String::new(), |e| e.to_string())
         };
-        let subject = |f: &Option<FaceRecord>| f.as_ref().and_then(|f| f.subject.as_ref()).map_or(String::new(), |s| s.to_string());
-        let messages = j.map_or(String::new(), |j| j.reasons.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join(" | "));
+        let subject = |f: &Option<FaceRecord>| {
+            f.as_ref()
+                .and_then(|f| f.subject.as_ref())
+                .map_or(String::new(), |s| s.to_string())
+        };
+        let messages = j.map_or(String::new(), |j| {
+            j.reasons
+                .iter()
+                .map(|r| r.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        });
         w.write_record([
             (i + 1).to_string(),
             m.edge.pair.a().to_string(),
@@ -498,23 +623,43 @@ fn describe_face(f: &FaceRecord) -> String {
     let a = &f.face.attributes;
     let mut parts = vec![
         f.face.face_id.to_string(),
-        format!("image {}", f.face.external_image_id.as_ref().map_or(f.face.image_id.as_str(), |e| e.as_str())),
-        format!("subject {}", f.subject.as_ref().map_or("unknown", |s| s.as_str())),
+        format!(
+            "image {}",
+            f.face
+                .external_image_id
+                .as_ref()
+                .map_or(f.face.image_id.as_str(), |e| e.as_str())
+        ),
+        format!(
+            "subject {}",
+            f.subject.as_ref().map_or("unknown", |s| s.as_str())
+        ),
     ];
     if let Some(g) = a.gender {
-        parts.push(format!("{} {:.1}%", g.value.as_str().to_lowercase(), g.confidence.get()));
+        parts.push(format!(
+            "{} {:.1}%",
+            g.value.as_str().to_lowercase(),
+            g.confidence.get()
+        ));
     }
     if let Some(r) = a.age {
         parts.push(format!("age {}-{}", r.low, r.high));
     }
     if let Some(q) = a.quality {
-        parts.push(format!("brightness {:.0} sharpness {:.0}", q.brightness, q.sharpness));
+        parts.push(format!(
+            "brightness {:.0} sharpness {:.0}",
+            q.brightness, q.sharpness
+        ));
     }
     parts.join(", ")
 }
 
 fn write_judgement(j: &Judgement, out: &mut impl Write) -> Result<()> {
-    writeln!(out, "  verdict {} (score {:.2}, rule set {})", j.verdict, j.score, j.rule_set)?;
+    writeln!(
+        out,
+        "  verdict {} (score {:.2}, rule set {})",
+        j.verdict, j.score, j.rule_set
+    )?;
     for r in &j.reasons {
         let ev: Vec<String> = r
             .evidence
@@ -536,9 +681,14 @@ fn write_explanation(ex: &Explanation, out: &mut impl Write) -> Result<()> {
     writeln!(out, "Face A: {}", describe_face(&ex.face_a))?;
     writeln!(out, "Face B: {}", describe_face(&ex.face_b))?;
     match &ex.stored {
-        None => writeln!(out, "No search has found these two faces similar: there is no match to judge.")?,
+        None => writeln!(
+            out,
+            "No search has found these two faces similar: there is no match to judge."
+        )?,
         Some(m) => {
-            let dir = |s: Option<crate::model::Similarity>| s.map_or("not searched".to_owned(), |s| format!("{s}"));
+            let dir = |s: Option<crate::model::Similarity>| {
+                s.map_or("not searched".to_owned(), |s| format!("{s}"))
+            };
             writeln!(
                 out,
                 "Similarity {:.2} (searching A found B: {}; searching B found A: {})",
@@ -566,8 +716,19 @@ fn write_explanation(ex: &Explanation, out: &mut impl Write) -> Result<()> {
     } else {
         writeln!(out, "Analyst decisions (oldest first):")?;
         for d in &ex.decisions {
-            let note = d.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();
-            writeln!(out, "  {} {} decided {}{}", d.at, d.analyst, d.kind.as_str(), note)?;
+            let note = d
+                .note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {} {} decided {}{}",
+                d.at,
+                d.analyst,
+                d.kind.as_str(),
+                note
+            )?;
         }
     }
     Ok(())

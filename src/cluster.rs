@@ -40,7 +40,11 @@ pub struct Cluster {
 impl Cluster {
     /// The distinct subjects behind the cluster's faces, sorted; two or more make a fraud lead.
     pub fn subjects(&self, subject_of: &HashMap<FaceId, SubjectId>) -> Vec<SubjectId> {
-        let mut subjects: Vec<SubjectId> = self.faces.iter().filter_map(|f| subject_of.get(f).cloned()).collect();
+        let mut subjects: Vec<SubjectId> = self
+            .faces
+            .iter()
+            .filter_map(|f| subject_of.get(f).cloned())
+            .collect();
         subjects.sort();
         subjects.dedup();
         subjects
@@ -120,7 +124,10 @@ impl ClusterGraph {
         }
         let mut links_of: HashMap<u32, Vec<(u32, u32, f64)>> = HashMap::new();
         for &(a, b, w) in &self.links {
-            links_of.entry(labels[a as usize]).or_default().push((a, b, w));
+            links_of
+                .entry(labels[a as usize])
+                .or_default()
+                .push((a, b, w));
         }
         let mut out = Vec::new();
         for (root, faces) in members {
@@ -133,7 +140,12 @@ impl ClusterGraph {
                 Some(cannot) => out.extend(self.split(&links, cannot)),
             }
         }
-        out.sort_by(|x, y| y.faces.len().cmp(&x.faces.len()).then_with(|| x.id.cmp(&y.id)));
+        out.sort_by(|x, y| {
+            y.faces
+                .len()
+                .cmp(&x.faces.len())
+                .then_with(|| x.id.cmp(&y.id))
+        });
         out
     }
 
@@ -152,7 +164,13 @@ impl ClusterGraph {
             while let Some((_, path)) = astar(&g, x, |n| n == y, |_| 1.0, |_| 0.0) {
                 let weakest = path
                     .windows(2)
-                    .map(|w| (w[0], w[1], g.edge_weight(w[0], w[1]).copied().unwrap_or(MUST)))
+                    .map(|w| {
+                        (
+                            w[0],
+                            w[1],
+                            g.edge_weight(w[0], w[1]).copied().unwrap_or(MUST),
+                        )
+                    })
                     .filter(|(_, _, w)| w.is_finite())
                     .min_by(|p, q| p.2.total_cmp(&q.2));
                 match weakest {
@@ -175,14 +193,22 @@ impl ClusterGraph {
         for n in g.nodes() {
             pieces.entry(uf.find(n)).or_default().push(n);
         }
-        let remaining: Vec<(u32, u32, f64)> = links.iter().copied().filter(|&(a, b, _)| g.contains_edge(a, b)).collect();
+        let remaining: Vec<(u32, u32, f64)> = links
+            .iter()
+            .copied()
+            .filter(|&(a, b, _)| g.contains_edge(a, b))
+            .collect();
         pieces
             .into_values()
             .filter(|faces| faces.len() >= 2)
             .map(|faces| {
                 let root = uf.find(faces[0]);
                 let own = |&(a, _): &(u32, u32)| uf.find(a) == root;
-                let links: Vec<_> = remaining.iter().copied().filter(|&(a, _, _)| uf.find(a) == root).collect();
+                let links: Vec<_> = remaining
+                    .iter()
+                    .copied()
+                    .filter(|&(a, _, _)| uf.find(a) == root)
+                    .collect();
                 let near = |&(a, b): &(u32, u32)| uf.find(a) == root || uf.find(b) == root;
                 self.make(
                     faces,
@@ -194,7 +220,13 @@ impl ClusterGraph {
             .collect()
     }
 
-    fn make(&self, mut faces: Vec<u32>, links: &[(u32, u32, f64)], cut: Vec<(u32, u32)>, conflicts: Vec<(u32, u32)>) -> Cluster {
+    fn make(
+        &self,
+        mut faces: Vec<u32>,
+        links: &[(u32, u32, f64)],
+        cut: Vec<(u32, u32)>,
+        conflicts: Vec<(u32, u32)>,
+    ) -> Cluster {
         faces.sort_by(|a, b| self.ids[*a as usize].cmp(&self.ids[*b as usize]));
         let mut hasher = Sha256::new();
         for &f in &faces {
@@ -217,7 +249,10 @@ impl ClusterGraph {
         edges.sort_by(|x, y| x.pair.cmp(&y.pair));
         Cluster {
             id,
-            faces: faces.into_iter().map(|f| self.ids[f as usize].clone()).collect(),
+            faces: faces
+                .into_iter()
+                .map(|f| self.ids[f as usize].clone())
+                .collect(),
             edges,
             cut: cut.into_iter().map(|(a, b)| pair(a, b)).collect(),
             conflicts: conflicts.into_iter().map(|(a, b)| pair(a, b)).collect(),
@@ -238,7 +273,10 @@ mod tests {
     }
 
     fn members(c: &Cluster) -> Vec<u32> {
-        c.faces.iter().map(|f| f.as_str()[24..].parse().unwrap()).collect()
+        c.faces
+            .iter()
+            .map(|f| f.as_str()[24..].parse().unwrap())
+            .collect()
     }
 
     #[test]
@@ -249,8 +287,14 @@ mod tests {
         g.add_must_link(&p(3, 4));
         g.add_confirmed(&p(7, 8), 99.0);
         let cs = g.clusters();
-        assert_eq!(cs.iter().map(members).collect::<Vec<_>>(), vec![vec![1, 2, 3, 4], vec![7, 8]]);
-        assert!(cs[0].edges.iter().any(|e| e.must_link && e.similarity.is_none()));
+        assert_eq!(
+            cs.iter().map(members).collect::<Vec<_>>(),
+            vec![vec![1, 2, 3, 4], vec![7, 8]]
+        );
+        assert!(cs[0]
+            .edges
+            .iter()
+            .any(|e| e.must_link && e.similarity.is_none()));
     }
 
     #[test]
@@ -297,8 +341,11 @@ mod tests {
     fn two_subjects_make_a_fraud_lead() {
         let mut g = ClusterGraph::default();
         g.add_confirmed(&p(1, 2), 99.0);
-        let subjects: HashMap<FaceId, SubjectId> =
-            [(fid(1), SubjectId::parse("C1").unwrap()), (fid(2), SubjectId::parse("C2").unwrap())].into();
+        let subjects: HashMap<FaceId, SubjectId> = [
+            (fid(1), SubjectId::parse("C1").unwrap()),
+            (fid(2), SubjectId::parse("C2").unwrap()),
+        ]
+        .into();
         assert_eq!(g.clusters()[0].subjects(&subjects).len(), 2);
     }
 }

@@ -19,8 +19,8 @@
 //! engine crate; `tests/architecture.rs` enforces it.
 
 pub mod adjudication;
-pub mod cli;
 pub mod bench;
+pub mod cli;
 pub mod cluster;
 pub mod model;
 pub mod rekognition;

@@ -26,13 +26,19 @@ impl<'a> From<&'a Reason> for ReasonJson<'a> {
             .iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Evidence::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+                    Evidence::Number(n) => {
+                        serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+                    }
                     Evidence::Text(t) => Value::String(t.clone()),
                 };
                 (k.clone(), v)
             })
             .collect();
-        Self { code: r.code.as_str(), message: &r.message, evidence }
+        Self {
+            code: r.code.as_str(),
+            message: &r.message,
+            evidence,
+        }
     }
 }
 
@@ -77,10 +83,17 @@ impl<'a> From<&'a MatchView> for MatchJson<'a> {
     fn from(m: &'a MatchView) -> Self {
         let j = m.judgement.as_ref();
         let ext = |f: &'a Option<crate::store::FaceRecord>| {
-            f.as_ref().and_then(|f| f.face.external_image_id.as_ref()).map(|e| e.as_str())
+            f.as_ref()
+                .and_then(|f| f.face.external_image_id.as_ref())
+                .map(|e| e.as_str())
         };
-        let subject = |f: &'a Option<crate::store::FaceRecord>| f.as_ref().and_then(|f| f.subject.as_ref()).map(|s| s.as_str());
-        let image = |f: &'a Option<crate::store::FaceRecord>| f.as_ref().map(|f| f.face.image_id.as_str());
+        let subject = |f: &'a Option<crate::store::FaceRecord>| {
+            f.as_ref()
+                .and_then(|f| f.subject.as_ref())
+                .map(|s| s.as_str())
+        };
+        let image =
+            |f: &'a Option<crate::store::FaceRecord>| f.as_ref().map(|f| f.face.image_id.as_str());
         Self {
             face_a: m.edge.pair.a().as_str(),
             face_b: m.edge.pair.b().as_str(),
@@ -90,7 +103,9 @@ impl<'a> From<&'a MatchView> for MatchJson<'a> {
             verdict: j.map(|j| j.verdict.as_str()),
             score: j.map(|j| j.score),
             rule_set: j.map(|j| j.rule_set.as_str()),
-            reasons: j.map(|j| j.reasons.iter().map(ReasonJson::from).collect()).unwrap_or_default(),
+            reasons: j
+                .map(|j| j.reasons.iter().map(ReasonJson::from).collect())
+                .unwrap_or_default(),
             in_review_queue: j.is_some_and(crate::adjudication::in_review_queue),
             external_image_id_a: ext(&m.face_a),
             external_image_id_b: ext(&m.face_b),
@@ -232,7 +247,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         s
     };
     let mut out = line(header.to_vec());
-    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-+-"));
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-"),
+    );
     out.push('\n');
     for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));

@@ -98,13 +98,20 @@ impl Settings {
     }
 
     /// Like [`Settings::load`], reading the environment through `env` (for tests).
-    pub fn load_with_env(overrides: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
         let file = match &overrides.config {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.clone(), source })?;
-                toml::from_str::<SettingsFile>(&text)
-                    .map_err(|source| SettingsError::Parse { path: path.clone(), source })?
+                let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<SettingsFile>(&text).map_err(|source| SettingsError::Parse {
+                    path: path.clone(),
+                    source,
+                })?
             }
             None => SettingsFile::default(),
         };
@@ -114,14 +121,24 @@ impl Settings {
             .or_else(|| env("FACEGRAPH_DATA_DIR").map(PathBuf::from))
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("./facegraph-data"));
-        let rules_file =
-            overrides.rules.clone().or_else(|| env("FACEGRAPH_RULES").map(PathBuf::from)).or(file.rules);
+        let rules_file = overrides
+            .rules
+            .clone()
+            .or_else(|| env("FACEGRAPH_RULES").map(PathBuf::from))
+            .or(file.rules);
         let collection = env("FACEGRAPH_COLLECTION_ID")
             .or(file.collection_id)
             .unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
-        let collection_id = CollectionId::parse(&collection)
-            .map_err(|e| SettingsError::Invalid { name: "collection_id", message: e.to_string() })?;
-        Ok(Self { data_dir, rules_file, collection_id })
+        let collection_id =
+            CollectionId::parse(&collection).map_err(|e| SettingsError::Invalid {
+                name: "collection_id",
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            data_dir,
+            rules_file,
+            collection_id,
+        })
     }
 
     /// The effective rule set: the rule set file's, or the built-in default.
@@ -140,9 +157,14 @@ impl Settings {
 
 /// Reads and checks a rule set file.
 pub fn load_rule_set(path: &Path) -> Result<RuleSet, SettingsError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| SettingsError::ReadRules { path: path.to_owned(), source })?;
-    RuleSet::from_toml(&text).map_err(|source| SettingsError::Rules { path: path.to_owned(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ReadRules {
+        path: path.to_owned(),
+        source,
+    })?;
+    RuleSet::from_toml(&text).map_err(|source| SettingsError::Rules {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -153,15 +175,28 @@ mod tests {
     fn command_line_beats_environment_beats_file() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("facegraph.toml");
-        std::fs::write(&cfg, "data_dir = \"/from/file\"\ncollection_id = \"file-coll\"\n").unwrap();
-        let mut o = Overrides { config: Some(cfg.clone()), ..Overrides::default() };
+        std::fs::write(
+            &cfg,
+            "data_dir = \"/from/file\"\ncollection_id = \"file-coll\"\n",
+        )
+        .unwrap();
+        let mut o = Overrides {
+            config: Some(cfg.clone()),
+            ..Overrides::default()
+        };
         let s = Settings::load_with_env(&o, |_| None).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/from/file"));
         assert_eq!(s.collection_id.as_str(), "file-coll");
         let env = |k: &str| (k == "FACEGRAPH_DATA_DIR").then(|| "/from/env".to_owned());
-        assert_eq!(Settings::load_with_env(&o, env).unwrap().data_dir, PathBuf::from("/from/env"));
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().data_dir,
+            PathBuf::from("/from/env")
+        );
         o.data_dir = Some(PathBuf::from("/from/cli"));
-        assert_eq!(Settings::load_with_env(&o, env).unwrap().data_dir, PathBuf::from("/from/cli"));
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().data_dir,
+            PathBuf::from("/from/cli")
+        );
     }
 
     #[test]
@@ -169,10 +204,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("facegraph.toml");
         std::fs::write(&cfg, "data_dri = \"x\"\n").unwrap();
-        let o = Overrides { config: Some(cfg), ..Overrides::default() };
+        let o = Overrides {
+            config: Some(cfg),
+            ..Overrides::default()
+        };
         let err = Settings::load_with_env(&o, |_| None).unwrap_err();
         assert!(format!("{err:#}").contains("is invalid"));
-        let chain = std::error::Error::source(&err).map(|e| e.to_string()).unwrap_or_default();
+        let chain = std::error::Error::source(&err)
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(chain.contains("data_dri"), "{chain}");
     }
 }

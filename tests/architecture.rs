@@ -4,7 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
-const FORBIDDEN_IN_CORE: &[&str] = &["tokio", "axum", "neo4rs", "rusqlite", "aws_sdk_rekognition", "aws_config", "aws_smithy", "aws_types", "tract_onnx", "tract_core", "tract"];
+const FORBIDDEN_IN_CORE: &[&str] = &[
+    "tokio",
+    "axum",
+    "neo4rs",
+    "rusqlite",
+    "aws_sdk_rekognition",
+    "aws_config",
+    "aws_smithy",
+    "aws_types",
+    "tract_onnx",
+    "tract_core",
+    "tract",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
@@ -25,16 +37,23 @@ fn src() -> PathBuf {
 /// `::krate::…`, but not `other_krate::` or `crate::krate::`.
 fn mentions(text: &str, krate: &str) -> bool {
     let needle = format!("{krate}::");
-    text.lines().map(str::trim).filter(|l| !l.starts_with("//")).any(|l| {
-        l.match_indices(&needle).any(|(i, _)| {
-            let before = &l[..i];
-            let prev = before.chars().next_back();
-            let ident = prev.is_some_and(|c| c.is_alphanumeric() || c == '_');
-            let inner_path = prev == Some(':') && !before.trim_end_matches(':').is_empty()
-                && !before.trim_end_matches("::").ends_with(|c: char| c.is_whitespace() || c == '(');
-            !ident && !inner_path
-        }) || l == format!("use {krate};") || l.contains(&format!("extern crate {krate}"))
-    })
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//"))
+        .any(|l| {
+            l.match_indices(&needle).any(|(i, _)| {
+                let before = &l[..i];
+                let prev = before.chars().next_back();
+                let ident = prev.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                let inner_path = prev == Some(':')
+                    && !before.trim_end_matches(':').is_empty()
+                    && !before
+                        .trim_end_matches("::")
+                        .ends_with(|c: char| c.is_whitespace() || c == '(');
+                !ident && !inner_path
+            }) || l == format!("use {krate};")
+                || l.contains(&format!("extern crate {krate}"))
+        })
 }
 
 #[test]
@@ -43,7 +62,10 @@ fn adjudication_core_imports_no_io_crates() {
     rust_files(&src().join("model"), &mut files);
     rust_files(&src().join("adjudication"), &mut files);
     files.push(src().join("cluster.rs"));
-    assert!(files.len() > 5, "the core modules moved: update this test and docs/ARCHITECTURE.md");
+    assert!(
+        files.len() > 5,
+        "the core modules moved: update this test and docs/ARCHITECTURE.md"
+    );
     let mut violations = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read source");
@@ -53,13 +75,20 @@ fn adjudication_core_imports_no_io_crates() {
             }
         }
     }
-    assert!(violations.is_empty(), "the adjudication core must stay pure:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "the adjudication core must stay pure:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
 fn the_checker_catches_an_import() {
     assert!(mentions("use tokio::sync::Mutex;", "tokio"));
-    assert!(mentions("    let c = rusqlite::Connection::open(p);", "rusqlite"));
+    assert!(mentions(
+        "    let c = rusqlite::Connection::open(p);",
+        "rusqlite"
+    ));
     assert!(!mentions("// tokio:: is not used here", "tokio"));
     assert!(mentions("let x = ::neo4rs::query(q);", "neo4rs"));
     assert!(!mentions("use crate::model::Face;", "tract"));
@@ -71,11 +100,23 @@ fn the_checker_catches_an_import() {
 fn every_source_file_opens_with_a_module_doc() {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"),
+        &mut files,
+    );
     let missing: Vec<String> = files
         .iter()
-        .filter(|f| !std::fs::read_to_string(f).expect("read source").trim_start().starts_with("//!"))
+        .filter(|f| {
+            !std::fs::read_to_string(f)
+                .expect("read source")
+                .trim_start()
+                .starts_with("//!")
+        })
         .map(|f| f.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a //! doc saying what they are for:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "files without a //! doc saying what they are for:\n{}",
+        missing.join("\n")
+    );
 }

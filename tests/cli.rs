@@ -21,7 +21,9 @@ struct App {
 
 impl App {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -60,7 +62,10 @@ impl App {
     }
 
     fn json_lines(&self, args: &[&str]) -> Vec<Value> {
-        self.ok(args).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+        self.ok(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
     }
 
     /// Matches keyed by their pair of face numbers, smaller first.
@@ -93,7 +98,10 @@ fn ingest_adjudicates_the_fixture_scenario() {
     let summary = app.ingest_fixtures();
     assert!(summary.contains("Files read: 29 (29 ingested"), "{summary}");
     assert!(summary.contains("0 rejected"), "{summary}");
-    assert!(summary.contains("Faces: 21 in the files, 16 new"), "{summary}");
+    assert!(
+        summary.contains("Faces: 21 in the files, 16 new"),
+        "{summary}"
+    );
     assert!(summary.contains("Edges: 12 new"), "{summary}");
 
     let m = app.matches();
@@ -122,12 +130,26 @@ fn ingest_adjudicates_the_fixture_scenario() {
     // The canonical case: 97.99% similar, 96% male against 100% female.
     let canonical = &m[&(4, 5)];
     assert_eq!(canonical["similarity"], 97.99);
-    assert_eq!((canonical["subject_a"].as_str(), canonical["subject_b"].as_str()), (Some("C004"), Some("C005")));
+    assert_eq!(
+        (
+            canonical["subject_a"].as_str(),
+            canonical["subject_b"].as_str()
+        ),
+        (Some("C004"), Some("C005"))
+    );
     assert_eq!(canonical["external_image_id_a"], "bob_1.jpg");
-    let gender = canonical["reasons"].as_array().unwrap().iter().find(|r| r["code"] == "gender_contradiction").unwrap();
+    let gender = canonical["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "gender_contradiction")
+        .unwrap();
     assert_eq!(gender["evidence"]["confidence_a"], 96.0);
     assert_eq!(gender["evidence"]["confidence_b"], 100.0);
-    assert!(gender["message"].as_str().unwrap().contains("at most review"));
+    assert!(gender["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most review"));
 
     // Both search directions fold into one edge and keep both values.
     assert_eq!(m[&(1, 2)]["similarity_ab"], 99.312345);
@@ -139,17 +161,29 @@ fn ingest_adjudicates_the_fixture_scenario() {
 
     let clusters = app.json_lines(&["clusters", "--json"]);
     let members = |c: &Value| -> Vec<u32> {
-        c["faces"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()[24..].parse().unwrap()).collect()
+        c["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap()[24..].parse().unwrap())
+            .collect()
     };
     let mut all: Vec<Vec<u32>> = clusters.iter().map(members).collect();
     all.sort();
     assert_eq!(all, vec![vec![1, 2, 3], vec![8, 9], vec![10, 11]]);
     let anna = clusters.iter().find(|c| members(c) == [1, 2, 3]).unwrap();
-    assert_eq!(anna["subjects"], serde_json::json!(["C001", "C002", "C003"]));
+    assert_eq!(
+        anna["subjects"],
+        serde_json::json!(["C001", "C002", "C003"])
+    );
     assert_eq!(anna["fraud_lead"], true);
     assert_eq!(anna["edges"].as_array().unwrap().len(), 3);
     let leads = app.json_lines(&["clusters", "--min-subjects", "2", "--json"]);
-    assert_eq!(leads.len(), 2, "dave's two selfies are one customer, not a fraud lead");
+    assert_eq!(
+        leads.len(),
+        2,
+        "dave's two selfies are one customer, not a fraud lead"
+    );
 }
 
 #[test]
@@ -183,7 +217,11 @@ fn bad_files_are_reported_and_the_rest_is_ingested() {
         &format!("{FIXTURES}/bad"),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "some files rejected: exit 2\n{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "some files rejected: exit 2\n{stdout}"
+    );
     assert!(stdout.contains("Files read: 34 (29 ingested"), "{stdout}");
     assert!(stdout.contains("5 rejected"), "{stdout}");
     let line = |name: &str| {
@@ -197,9 +235,16 @@ fn bad_files_are_reported_and_the_rest_is_ingested() {
     assert!(line("truncated.json").contains("malformed JSON"));
     assert!(line("unknown-shape.json").contains("not a saved IndexFaces"));
     let oor = line("out-of-range.json");
-    assert!(oor.contains("FaceMatches[") && oor.contains("Similarity") && oor.contains("101.5"), "{oor}");
+    assert!(
+        oor.contains("FaceMatches[") && oor.contains("Similarity") && oor.contains("101.5"),
+        "{oor}"
+    );
     let unknown = line("unknown-face.json");
-    assert!(unknown.contains("aaaaaaaa-0000-4000-8000-000000000099") && unknown.contains("FaceMatches["), "{unknown}");
+    assert!(
+        unknown.contains("aaaaaaaa-0000-4000-8000-000000000099")
+            && unknown.contains("FaceMatches["),
+        "{unknown}"
+    );
     assert_eq!(app.matches().len(), 12, "the good files are all in");
 }
 
@@ -208,13 +253,27 @@ fn a_decision_overrides_the_rules_and_changes_clusters() {
     let app = App::new();
     app.ingest_fixtures();
     let (f4, f5) = (face(4), face(5));
-    let out = app.ok(&["decide", &f4, &f5, "same", "--analyst", "ann", "--note", "same mole on the left cheek"]);
+    let out = app.ok(&[
+        "decide",
+        &f4,
+        &f5,
+        "same",
+        "--analyst",
+        "ann",
+        "--note",
+        "same mole on the left cheek",
+    ]);
     assert!(out.contains("1 verdicts changed"), "{out}");
     let m = app.matches();
     assert_eq!(m[&(4, 5)]["verdict"], "confirmed");
     assert!(codes(&m[&(4, 5)]).contains(&"analyst_same".to_owned()));
     let clusters = app.json_lines(&["clusters", "--min-subjects", "2", "--json"]);
-    assert!(clusters.iter().any(|c| c["faces"] == serde_json::json!([f4, f5])), "{clusters:#?}");
+    assert!(
+        clusters
+            .iter()
+            .any(|c| c["faces"] == serde_json::json!([f4, f5])),
+        "{clusters:#?}"
+    );
 
     app.ok(&["decide", &f5, &f4, "different", "--analyst", "bob"]);
     assert_eq!(app.matches()[&(4, 5)]["verdict"], "rejected");
@@ -222,13 +281,28 @@ fn a_decision_overrides_the_rules_and_changes_clusters() {
     let ex: Value = serde_json::from_str(&explain).unwrap();
     let history = ex["decisions"].as_array().unwrap();
     assert_eq!(history.len(), 2, "decisions are an append-only history");
-    assert_eq!((history[0]["analyst"].as_str(), history[0]["decision"].as_str()), (Some("ann"), Some("same")));
+    assert_eq!(
+        (
+            history[0]["analyst"].as_str(),
+            history[0]["decision"].as_str()
+        ),
+        (Some("ann"), Some("same"))
+    );
     assert_eq!(history[0]["note"], "same mole on the left cheek");
-    assert_eq!((history[1]["analyst"].as_str(), history[1]["decision"].as_str()), (Some("bob"), Some("different")));
+    assert_eq!(
+        (
+            history[1]["analyst"].as_str(),
+            history[1]["decision"].as_str()
+        ),
+        (Some("bob"), Some("different"))
+    );
     assert_eq!(ex["match"]["verdict"], "rejected");
 
     let text = app.ok(&["explain", &f4, &f5]);
-    assert!(text.contains("analyst_different") && text.contains("gender_contradiction"), "{text}");
+    assert!(
+        text.contains("analyst_different") && text.contains("gender_contradiction"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -242,14 +316,24 @@ fn what_if_previews_without_changing() {
     let mut pairs: Vec<(String, String, String)> = changes
         .iter()
         .map(|c| {
-            (c["face_a"].as_str().unwrap()[24..].to_owned(), c["before"].as_str().unwrap().to_owned(), c["after"].as_str().unwrap().to_owned())
+            (
+                c["face_a"].as_str().unwrap()[24..].to_owned(),
+                c["before"].as_str().unwrap().to_owned(),
+                c["after"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     pairs.sort();
     // Every confirmed hit below 99.5 falls to review; dave's 99.6 self-match stays.
     assert_eq!(pairs.len(), 4, "{changes:#?}");
-    assert!(pairs.iter().all(|(_, b, a)| b == "confirmed" && a == "review"));
-    assert_eq!(app.ok(&["matches", "--json"]), before, "what-if changes nothing");
+    assert!(pairs
+        .iter()
+        .all(|(_, b, a)| b == "confirmed" && a == "review"));
+    assert_eq!(
+        app.ok(&["matches", "--json"]),
+        before,
+        "what-if changes nothing"
+    );
 
     let bad = app.dir.path().join("bad.toml");
     std::fs::write(&bad, "[bands]\nconfirm_at = 120\n").unwrap();
@@ -269,7 +353,10 @@ fn review_queue_opens_as_csv() {
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 4, "{csv_text}");
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    assert!(rows.iter().any(|r| r[col("reason_codes")].contains("gender_contradiction") && &r[col("similarity")] == "97.9900"));
+    assert!(rows
+        .iter()
+        .any(|r| r[col("reason_codes")].contains("gender_contradiction")
+            && &r[col("similarity")] == "97.9900"));
     assert!(rows.iter().all(|r| &r[col("verdict")] == "review"));
     let table = app.ok(&["review"]);
     assert!(table.contains("4 matches to review"), "{table}");
@@ -279,9 +366,20 @@ fn review_queue_opens_as_csv() {
 fn rules_prints_the_effective_rule_set_and_its_version() {
     let app = App::new();
     let out = app.ok(&["rules"]);
-    let version = out.lines().next().unwrap().rsplit(' ').next().unwrap().to_owned();
+    let version = out
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(version.starts_with("rs-"), "{out}");
-    let body: String = out.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n");
+    let body: String = out
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
     let parsed: toml::Value = toml::from_str(&body).unwrap();
     assert_eq!(parsed["bands"]["confirm_at"].as_float(), Some(98.5));
     assert_eq!(parsed["bands"]["review_from"].as_float(), Some(90.0));
@@ -289,7 +387,10 @@ fn rules_prints_the_effective_rule_set_and_its_version() {
     let custom = app.dir.path().join("r.toml");
     std::fs::write(&custom, "[bands]\nconfirm_at = 99\n").unwrap();
     let other = app.ok(&["--rules", custom.to_str().unwrap(), "rules"]);
-    assert!(!other.contains(&version), "another rule set has another version");
+    assert!(
+        !other.contains(&version),
+        "another rule set has another version"
+    );
 }
 
 #[test]
@@ -297,22 +398,44 @@ fn clear_errors_for_bad_input() {
     let app = App::new();
     let out = app.run(&["matches"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no graph"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("there is no graph"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     app.ingest_fixtures();
     let out = app.run(&["explain", "not-a-face", &face(1)]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("face id") && err.contains("not-a-face"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("face id") && err.contains("not-a-face"),
+        "{err}"
+    );
 
     let out = app.run(&["decide", &face(1), &face(98), "same", "--analyst", "ann"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains(&face(98)) && err.contains("not in the graph"), "{err}");
+    assert!(
+        !out.status.success() && err.contains(&face(98)) && err.contains("not in the graph"),
+        "{err}"
+    );
 
     let subjects = app.dir.path().join("subjects.csv");
-    std::fs::write(&subjects, "external_image_id,subject_id\nok.jpg,C1\nbad id.jpg,C2\n").unwrap();
-    let out = app.run(&["ingest-rekognition", "--subjects", subjects.to_str().unwrap(), &format!("{FIXTURES}/pascal")]);
+    std::fs::write(
+        &subjects,
+        "external_image_id,subject_id\nok.jpg,C1\nbad id.jpg,C2\n",
+    )
+    .unwrap();
+    let out = app.run(&[
+        "ingest-rekognition",
+        "--subjects",
+        subjects.to_str().unwrap(),
+        &format!("{FIXTURES}/pascal"),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("line 3") && err.contains("bad id.jpg"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("line 3") && err.contains("bad id.jpg"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -338,10 +461,13 @@ fn camel_and_pascal_files_ingest_the_same_graph() {
     assert_eq!(ra.status.code(), rb.status.code());
     assert_eq!(a.ok(&["stats"]), b.ok(&["stats"]));
     let strip = |app: &App| {
-        app.json_lines(&["matches", "--json"]).into_iter().map(|mut m| {
-            m.as_object_mut().unwrap().remove("rule_set");
-            m
-        }).collect::<Vec<_>>()
+        app.json_lines(&["matches", "--json"])
+            .into_iter()
+            .map(|mut m| {
+                m.as_object_mut().unwrap().remove("rule_set");
+                m
+            })
+            .collect::<Vec<_>>()
     };
     let matches = strip(&a);
     assert!(!matches.is_empty());

@@ -8,8 +8,8 @@ mod view;
 
 pub use rules::in_review_queue;
 pub use ruleset::{
-    AgeRule, AnalystRule, BandRetention, Bands, GenderRule, HubRule, QualityRule, RuleSet, RuleSetError, Toggle,
-    TransitivityRule,
+    AgeRule, AnalystRule, BandRetention, Bands, GenderRule, HubRule, QualityRule, RuleSet,
+    RuleSetError, Toggle, TransitivityRule,
 };
 pub use view::{FaceNode, GraphView, MissingFace};
 
@@ -51,7 +51,9 @@ impl Adjudicator {
 
     /// Judges every edge of the view, then applies band retention; the result is in the view's edge order.
     pub fn judge_all(&self, view: &GraphView) -> Vec<(FacePair, Judgement)> {
-        let hubs: Vec<usize> = (0..view.face_count() as u32).map(|f| rules::hub_subjects(&self.rules, view, f)).collect();
+        let hubs: Vec<usize> = (0..view.face_count() as u32)
+            .map(|f| rules::hub_subjects(&self.rules, view, f))
+            .collect();
         let mut judged: Vec<Judgement> = (0..view.edge_count() as u32)
             .map(|i| {
                 let e = view.edge_at(i);

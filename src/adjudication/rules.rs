@@ -11,7 +11,9 @@ use crate::model::{DecisionKind, Evidence, Judgement, Reason, ReasonCode, Verdic
 /// Whether a judged edge belongs in the analysts' review queue: a `review` verdict that band retention
 /// did not hold back and that is not a customer matching their own photo.
 pub fn in_review_queue(j: &Judgement) -> bool {
-    j.verdict == Verdict::Review && !j.has(ReasonCode::BandRetention) && !j.has(ReasonCode::SameSubject)
+    j.verdict == Verdict::Review
+        && !j.has(ReasonCode::BandRetention)
+        && !j.has(ReasonCode::SameSubject)
 }
 
 struct Outcome {
@@ -36,7 +38,13 @@ fn num(v: f64) -> Evidence {
 }
 
 /// Judges edge `i` without band retention; `hub_a`/`hub_b` are the distinct-subject counts of its faces.
-pub(super) fn judge_edge(adj: &Adjudicator, view: &GraphView, i: u32, hub_a: usize, hub_b: usize) -> Judgement {
+pub(super) fn judge_edge(
+    adj: &Adjudicator,
+    view: &GraphView,
+    i: u32,
+    hub_a: usize,
+    hub_b: usize,
+) -> Judgement {
     let rules = adj.rules();
     let e = view.edge_at(i);
     let sim = e.similarity;
@@ -55,27 +63,58 @@ pub(super) fn judge_edge(adj: &Adjudicator, view: &GraphView, i: u32, hub_a: usi
         None => out.band.at_most(out.cap),
     };
     let score = ((sim - out.penalty).clamp(0.0, 100.0) * 1e4).round() / 1e4;
-    Judgement { verdict, score, rule_set: adj.version().to_owned(), reasons: out.reasons }
+    Judgement {
+        verdict,
+        score,
+        rule_set: adj.version().to_owned(),
+        reasons: out.reasons,
+    }
 }
 
 fn similarity_band(rules: &RuleSet, sim: f64) -> Outcome {
     let b = &rules.bands;
     let (band, message) = if sim >= b.confirm_at {
-        (Verdict::Confirmed, format!("similarity {sim:.2} is at or above the confirm threshold {}", b.confirm_at))
+        (
+            Verdict::Confirmed,
+            format!(
+                "similarity {sim:.2} is at or above the confirm threshold {}",
+                b.confirm_at
+            ),
+        )
     } else if sim >= b.review_from {
         (
             Verdict::Review,
-            format!("similarity {sim:.2} is in the review band from {} to {}", b.review_from, b.confirm_at),
+            format!(
+                "similarity {sim:.2} is in the review band from {} to {}",
+                b.review_from, b.confirm_at
+            ),
         )
     } else {
-        (Verdict::Rejected, format!("similarity {sim:.2} is below the review band, which starts at {}", b.review_from))
+        (
+            Verdict::Rejected,
+            format!(
+                "similarity {sim:.2} is below the review band, which starts at {}",
+                b.review_from
+            ),
+        )
     };
     let reason = Reason::new(
         ReasonCode::SimilarityBand,
         message,
-        vec![("similarity", num(sim)), ("confirm_at", num(b.confirm_at)), ("review_from", num(b.review_from))],
+        vec![
+            ("similarity", num(sim)),
+            ("confirm_at", num(b.confirm_at)),
+            ("review_from", num(b.review_from)),
+        ],
     );
-    Outcome { band, cap: Verdict::Confirmed, veto: false, analyst: None, penalty: 0.0, reasons: vec![reason] }
+    Outcome {
+        band,
+        cap: Verdict::Confirmed,
+        veto: false,
+        analyst: None,
+        penalty: 0.0,
+        reasons: vec![reason],
+    }
 }
 
 fn same_image(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
@@ -107,7 +146,10 @@ fn same_subject(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outco
 
 fn gender(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     let g = &rules.gender;
-    let (Some(ga), Some(gb)) = (view.node(e.a).face.attributes.gender, view.node(e.b).face.attributes.gender) else {
+    let (Some(ga), Some(gb)) = (
+        view.node(e.a).face.attributes.gender,
+        view.node(e.b).face.attributes.gender,
+    ) else {
         return;
     };
     let (ca, cb) = (ga.confidence.get(), gb.confidence.get());
@@ -137,7 +179,10 @@ fn gender(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
 
 fn age(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     let r = &rules.age;
-    let (Some(aa), Some(ab)) = (view.node(e.a).face.attributes.age, view.node(e.b).face.attributes.age) else {
+    let (Some(aa), Some(ab)) = (
+        view.node(e.a).face.attributes.age,
+        view.node(e.b).face.attributes.age,
+    ) else {
         return;
     };
     let gap = aa.gap(&ab);
@@ -176,25 +221,36 @@ fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
         if let Some(quality) = face.attributes.quality {
             let (br, sh) = (f64::from(quality.brightness), f64::from(quality.sharpness));
             if br < q.min_brightness {
-                problems.push(format!("face {side} is dark (brightness {br:.1} < {})", q.min_brightness));
+                problems.push(format!(
+                    "face {side} is dark (brightness {br:.1} < {})",
+                    q.min_brightness
+                ));
                 evidence.push((format!("brightness_{side}"), num(br)));
             }
             if sh < q.min_sharpness {
-                problems.push(format!("face {side} is blurred (sharpness {sh:.1} < {})", q.min_sharpness));
+                problems.push(format!(
+                    "face {side} is blurred (sharpness {sh:.1} < {})",
+                    q.min_sharpness
+                ));
                 evidence.push((format!("sharpness_{side}"), num(sh)));
             }
         }
         if let Some(pose) = face.attributes.pose {
             let (yaw, pitch) = (f64::from(pose.yaw), f64::from(pose.pitch));
             if yaw.abs() > q.max_yaw || pitch.abs() > q.max_pitch {
-                problems.push(format!("face {side} is turned away (yaw {yaw:.0}°, pitch {pitch:.0}°)"));
+                problems.push(format!(
+                    "face {side} is turned away (yaw {yaw:.0}°, pitch {pitch:.0}°)"
+                ));
                 evidence.push((format!("yaw_{side}"), num(yaw)));
                 evidence.push((format!("pitch_{side}"), num(pitch)));
             }
         }
         let width = f64::from(face.bbox.width);
         if width > 0.0 && width < q.min_face_width {
-            problems.push(format!("face {side} is small ({:.1}% of the image width)", width * 100.0));
+            problems.push(format!(
+                "face {side} is small ({:.1}% of the image width)",
+                width * 100.0
+            ));
             evidence.push((format!("face_width_{side}"), num(width)));
         }
     }
@@ -238,7 +294,14 @@ fn subject_key(view: &GraphView, f: u32) -> &str {
     }
 }
 
-fn hub(rules: &RuleSet, view: &GraphView, e: &ViewEdge, hub_a: usize, hub_b: usize, out: &mut Outcome) {
+fn hub(
+    rules: &RuleSet,
+    view: &GraphView,
+    e: &ViewEdge,
+    hub_a: usize,
+    hub_b: usize,
+    out: &mut Outcome,
+) {
     let h = &rules.hub;
     if !h.enabled {
         return;
@@ -283,8 +346,14 @@ fn third_side_far_below(rules: &RuleSet, view: &GraphView, u: u32, v: u32) -> Op
         let target = view.node(other);
         for s in view.searches_of(searched) {
             let Some(bound) = s.bound else { continue };
-            if bound.get() <= far && target.seq <= s.collection_seq && s.collection_id == target.face.collection_id {
-                return Some(ThirdSide::Silence { searched, bound: bound.get() });
+            if bound.get() <= far
+                && target.seq <= s.collection_seq
+                && s.collection_id == target.face.collection_id
+            {
+                return Some(ThirdSide::Silence {
+                    searched,
+                    bound: bound.get(),
+                });
             }
         }
     }
@@ -306,13 +375,19 @@ fn transitivity(rules: &RuleSet, view: &GraphView, i: u32, out: &mut Outcome) {
                 continue;
             }
             let other = view.edge_at(xi);
-            let weaker = e.similarity < other.similarity || (e.similarity == other.similarity && i > xi);
+            let weaker =
+                e.similarity < other.similarity || (e.similarity == other.similarity && i > xi);
             if other.similarity < strong || !weaker {
                 continue;
             }
-            let Some(third) = third_side_far_below(rules, view, far_end, x) else { continue };
-            let (pivot_id, far_id, x_id) =
-                (&view.node(pivot).face.face_id, &view.node(far_end).face.face_id, &view.node(x).face.face_id);
+            let Some(third) = third_side_far_below(rules, view, far_end, x) else {
+                continue;
+            };
+            let (pivot_id, far_id, x_id) = (
+                &view.node(pivot).face.face_id,
+                &view.node(far_end).face.face_id,
+                &view.node(x).face.face_id,
+            );
             let (what, third_value) = match third {
                 ThirdSide::Edge(s) => (format!("their similarity is only {s:.2}"), s),
                 ThirdSide::Silence { searched, bound } => (
@@ -351,18 +426,36 @@ fn analyst(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     let d = view.decisions();
     if let Some(dec) = d.direct(e.a, e.b) {
         let (code, verdict, what) = match dec.kind {
-            DecisionKind::Same => (ReasonCode::AnalystSame, Verdict::Confirmed, "the same person"),
-            DecisionKind::Different => (ReasonCode::AnalystDifferent, Verdict::Rejected, "different people"),
+            DecisionKind::Same => (
+                ReasonCode::AnalystSame,
+                Verdict::Confirmed,
+                "the same person",
+            ),
+            DecisionKind::Different => (
+                ReasonCode::AnalystDifferent,
+                Verdict::Rejected,
+                "different people",
+            ),
         };
-        let note = dec.note.as_deref().map(|n| format!(" (note: {n})")).unwrap_or_default();
+        let note = dec
+            .note
+            .as_deref()
+            .map(|n| format!(" (note: {n})"))
+            .unwrap_or_default();
         out.analyst = Some(verdict);
-        let mut evidence = vec![("analyst", dec.analyst.as_str().into()), ("decided_at", dec.at.to_string().into())];
+        let mut evidence = vec![
+            ("analyst", dec.analyst.as_str().into()),
+            ("decided_at", dec.at.to_string().into()),
+        ];
         if let Some(n) = &dec.note {
             evidence.push(("note", n.as_str().into()));
         }
         out.reasons.push(Reason::new(
             code,
-            format!("analyst {} decided on {} that these are {what}{note}", dec.analyst, dec.at),
+            format!(
+                "analyst {} decided on {} that these are {what}{note}",
+                dec.analyst, dec.at
+            ),
             evidence,
         ));
         return;
@@ -382,7 +475,11 @@ fn analyst(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     }
     if let Some((x, y)) = separated {
         let (xi, yi) = (&view.node(x).face.face_id, &view.node(y).face.face_id);
-        out.analyst = Some(if linked { Verdict::Review } else { Verdict::Rejected });
+        out.analyst = Some(if linked {
+            Verdict::Review
+        } else {
+            Verdict::Rejected
+        });
         let message = if linked {
             format!(
                 "analysts' decisions contradict each other: a chain of \"same person\" decisions links these faces, \
@@ -397,7 +494,10 @@ fn analyst(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
         out.reasons.push(Reason::new(
             ReasonCode::ImpliedDifferent,
             message,
-            vec![("decided_face_a", xi.as_str().into()), ("decided_face_b", yi.as_str().into())],
+            vec![
+                ("decided_face_a", xi.as_str().into()),
+                ("decided_face_b", yi.as_str().into()),
+            ],
         ));
     }
 }
@@ -420,7 +520,11 @@ pub(super) fn apply_band_retention(rules: &RuleSet, view: &GraphView, judged: &m
         hits.clear();
         for &(_, ei) in view.neighbours(f) {
             let ve = &edges[ei as usize];
-            let searched_by_f = if f == ve.a { ve.edge.similarity_ab.is_some() } else { ve.edge.similarity_ba.is_some() };
+            let searched_by_f = if f == ve.a {
+                ve.edge.similarity_ab.is_some()
+            } else {
+                ve.edge.similarity_ba.is_some()
+            };
             let j = &judged[ei as usize];
             if searched_by_f && j.verdict == Verdict::Review && !j.has(ReasonCode::SameSubject) {
                 hits.push((ei, j.score, ve.similarity));
@@ -461,7 +565,9 @@ pub(super) fn apply_band_retention(rules: &RuleSet, view: &GraphView, judged: &m
         if *k != Some(false) {
             continue;
         }
-        let Some((f, rank)) = held_by[ei] else { continue };
+        let Some((f, rank)) = held_by[ei] else {
+            continue;
+        };
         let sim = edges[ei].similarity;
         let low = band_of(sim) as f64 * r.band_width;
         let face = &view.node(f).face.face_id;

@@ -180,7 +180,10 @@ impl Default for RuleSet {
 
 impl Default for Bands {
     fn default() -> Self {
-        Self { confirm_at: 98.5, review_from: 90.0 }
+        Self {
+            confirm_at: 98.5,
+            review_from: 90.0,
+        }
     }
 }
 
@@ -192,31 +195,50 @@ impl Default for Toggle {
 
 impl Default for GenderRule {
     fn default() -> Self {
-        Self { enabled: true, min_confidence: 90.0, penalty: 10.0 }
+        Self {
+            enabled: true,
+            min_confidence: 90.0,
+            penalty: 10.0,
+        }
     }
 }
 
 impl Default for AgeRule {
     fn default() -> Self {
-        Self { enabled: true, tolerance_years: 10, penalty: 5.0 }
+        Self {
+            enabled: true,
+            tolerance_years: 10,
+            penalty: 5.0,
+        }
     }
 }
 
 impl Default for AnalystRule {
     fn default() -> Self {
-        Self { follow_implications: true }
+        Self {
+            follow_implications: true,
+        }
     }
 }
 
 impl Default for TransitivityRule {
     fn default() -> Self {
-        Self { enabled: true, far_below: 90.0, penalty: 5.0 }
+        Self {
+            enabled: true,
+            far_below: 90.0,
+            penalty: 5.0,
+        }
     }
 }
 
 impl Default for HubRule {
     fn default() -> Self {
-        Self { enabled: true, min_subjects: 5, min_similarity: 90.0, penalty: 5.0 }
+        Self {
+            enabled: true,
+            min_subjects: 5,
+            min_similarity: 90.0,
+            penalty: 5.0,
+        }
     }
 }
 
@@ -236,7 +258,11 @@ impl Default for QualityRule {
 
 impl Default for BandRetention {
     fn default() -> Self {
-        Self { enabled: true, band_width: 5.0, keep_per_band: 3 }
+        Self {
+            enabled: true,
+            band_width: 5.0,
+            keep_per_band: 3,
+        }
     }
 }
 
@@ -250,14 +276,16 @@ impl RuleSet {
 
     /// The rule set as TOML, every setting spelled out.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| unreachable!("a rule set always serialises: {e}"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| unreachable!("a rule set always serialises: {e}"))
     }
 
     /// The version: `rs-` and the first 12 hex digits of the SHA-256 of the normalised content (every
     /// setting, keys sorted, canonical JSON numbers), so that comments, order and spelled-out
     /// defaults do not change it but any changed value does.
     pub fn version(&self) -> String {
-        let value = serde_json::to_value(self).unwrap_or_else(|e| unreachable!("a rule set always serialises: {e}"));
+        let value = serde_json::to_value(self)
+            .unwrap_or_else(|e| unreachable!("a rule set always serialises: {e}"));
         let mut canonical = String::new();
         canonical_json(&value, &mut canonical);
         let digest = Sha256::digest(canonical.as_bytes());
@@ -274,11 +302,18 @@ impl RuleSet {
             ("hub.min_similarity", self.hub.min_similarity),
             ("quality.min_brightness", self.quality.min_brightness),
             ("quality.min_sharpness", self.quality.min_sharpness),
-            ("quality.min_face_width", self.quality.min_face_width * 100.0),
+            (
+                "quality.min_face_width",
+                self.quality.min_face_width * 100.0,
+            ),
         ];
         for (field, value) in percent {
             if !(value.is_finite() && (0.0..=100.0).contains(&value)) {
-                return Err(invalid(field, value, "must be from 0 to 100 (min_face_width: from 0 to 1)"));
+                return Err(invalid(
+                    field,
+                    value,
+                    "must be from 0 to 100 (min_face_width: from 0 to 1)",
+                ));
             }
         }
         if self.bands.review_from > self.bands.confirm_at {
@@ -300,26 +335,45 @@ impl RuleSet {
                 return Err(invalid(field, value, "must be from 0 to 100 score points"));
             }
         }
-        for (field, value) in [("quality.max_yaw", self.quality.max_yaw), ("quality.max_pitch", self.quality.max_pitch)] {
+        for (field, value) in [
+            ("quality.max_yaw", self.quality.max_yaw),
+            ("quality.max_pitch", self.quality.max_pitch),
+        ] {
             if !(value.is_finite() && (0.0..=180.0).contains(&value)) {
                 return Err(invalid(field, value, "must be from 0 to 180 degrees"));
             }
         }
         if !(self.band_retention.band_width.is_finite() && self.band_retention.band_width > 0.0) {
-            return Err(invalid("band_retention.band_width", self.band_retention.band_width, "must be above 0"));
+            return Err(invalid(
+                "band_retention.band_width",
+                self.band_retention.band_width,
+                "must be above 0",
+            ));
         }
         if self.band_retention.keep_per_band == 0 {
-            return Err(invalid("band_retention.keep_per_band", 0, "must be at least 1"));
+            return Err(invalid(
+                "band_retention.keep_per_band",
+                0,
+                "must be at least 1",
+            ));
         }
         if self.hub.min_subjects < 2 {
-            return Err(invalid("hub.min_subjects", self.hub.min_subjects, "must be at least 2"));
+            return Err(invalid(
+                "hub.min_subjects",
+                self.hub.min_subjects,
+                "must be at least 2",
+            ));
         }
         Ok(())
     }
 }
 
 fn invalid(field: &'static str, value: impl std::fmt::Display, rule: &'static str) -> RuleSetError {
-    RuleSetError::Invalid { field, value: value.to_string(), rule }
+    RuleSetError::Invalid {
+        field,
+        value: value.to_string(),
+        rule,
+    }
 }
 
 /// Writes JSON with object keys sorted at every level, whatever map order serde_json was built with.
@@ -374,7 +428,8 @@ mod tests {
 
     #[test]
     fn comments_order_and_spelled_out_defaults_do_not_change_the_version() {
-        let a = RuleSet::from_toml("# mine\n[gender]\npenalty = 10\n[bands]\nconfirm_at = 98.5\n").unwrap();
+        let a = RuleSet::from_toml("# mine\n[gender]\npenalty = 10\n[bands]\nconfirm_at = 98.5\n")
+            .unwrap();
         assert_eq!(a.version(), RuleSet::default().version());
         let b = RuleSet::from_toml("[bands]\nconfirm_at = 99\n").unwrap();
         assert_ne!(b.version(), RuleSet::default().version());
@@ -382,11 +437,20 @@ mod tests {
 
     #[test]
     fn unknown_and_out_of_range_settings_are_refused_by_name() {
-        let err = RuleSet::from_toml("[bands]\nconfirm_att = 99\n").unwrap_err().to_string();
+        let err = RuleSet::from_toml("[bands]\nconfirm_att = 99\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("confirm_att"), "{err}");
-        let err = RuleSet::from_toml("[bands]\nreview_from = 99.5\n").unwrap_err().to_string();
-        assert!(err.contains("bands.review_from") && err.contains("99.5"), "{err}");
-        let err = RuleSet::from_toml("[bands]\nconfirm_at = 101\n").unwrap_err().to_string();
+        let err = RuleSet::from_toml("[bands]\nreview_from = 99.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bands.review_from") && err.contains("99.5"),
+            "{err}"
+        );
+        let err = RuleSet::from_toml("[bands]\nconfirm_at = 101\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bands.confirm_at"), "{err}");
     }
 }

@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::model::{
-    AgeRange, BoundingBox, CollectionId, Confidence, Decision, DecisionKind, Edge, Face, FaceAttributes, FaceId,
-    FacePair, Gender, GenderValue, ImageId, Quality, ReasonCode, SearchRecord, Similarity, SubjectId, Timestamp,
-    Verdict,
+    AgeRange, BoundingBox, CollectionId, Confidence, Decision, DecisionKind, Edge, Face,
+    FaceAttributes, FaceId, FacePair, Gender, GenderValue, ImageId, Quality, ReasonCode,
+    SearchRecord, Similarity, SubjectId, Timestamp, Verdict,
 };
 
 fn fid(n: u32) -> FaceId {
@@ -23,10 +23,18 @@ fn f(n: u32) -> F {
             collection_id: CollectionId::parse("c").unwrap(),
             image_id: ImageId::parse(&format!("11111111-0000-4000-8000-{n:012}")).unwrap(),
             external_image_id: None,
-            bbox: BoundingBox { left: 0.3, top: 0.2, width: 0.4, height: 0.5 },
+            bbox: BoundingBox {
+                left: 0.3,
+                top: 0.2,
+                width: 0.4,
+                height: 0.5,
+            },
             detection_confidence: Some(Confidence::new(99.9).unwrap()),
             attributes: FaceAttributes {
-                quality: Some(Quality { brightness: 80.0, sharpness: 85.0 }),
+                quality: Some(Quality {
+                    brightness: 80.0,
+                    sharpness: 85.0,
+                }),
                 ..FaceAttributes::default()
             },
             is_largest: true,
@@ -40,7 +48,10 @@ fn f(n: u32) -> F {
 
 impl F {
     fn gender(mut self, value: GenderValue, confidence: f64) -> Self {
-        self.0.face.attributes.gender = Some(Gender { value, confidence: Confidence::new(confidence).unwrap() });
+        self.0.face.attributes.gender = Some(Gender {
+            value,
+            confidence: Confidence::new(confidence).unwrap(),
+        });
         self
     }
     fn male(self, c: f64) -> Self {
@@ -62,7 +73,10 @@ impl F {
         self
     }
     fn quality(mut self, brightness: f32, sharpness: f32) -> Self {
-        self.0.face.attributes.quality = Some(Quality { brightness, sharpness });
+        self.0.face.attributes.quality = Some(Quality {
+            brightness,
+            sharpness,
+        });
         self
     }
 }
@@ -77,7 +91,13 @@ struct G {
 }
 
 fn graph(faces: Vec<F>) -> G {
-    G { faces, edges: vec![], decisions: vec![], searches: vec![], rules: RuleSet::default() }
+    G {
+        faces,
+        edges: vec![],
+        decisions: vec![],
+        searches: vec![],
+        rules: RuleSet::default(),
+    }
 }
 
 impl G {
@@ -148,14 +168,25 @@ fn check(name: &str, g: &G, pair: (u32, u32), verdict: Verdict, codes: &[ReasonC
     let adj = Adjudicator::new(g.rules.clone());
     let want = FacePair::new(fid(pair.0), fid(pair.1)).unwrap();
     let all = adj.judge_all(&view);
-    let (_, j) = all.iter().find(|(p, _)| *p == want).unwrap_or_else(|| panic!("{name}: no edge {pair:?}"));
-    let mut got: Vec<ReasonCode> =
-        j.reasons.iter().map(|r| r.code).filter(|c| *c != ReasonCode::SimilarityBand).collect();
+    let (_, j) = all
+        .iter()
+        .find(|(p, _)| *p == want)
+        .unwrap_or_else(|| panic!("{name}: no edge {pair:?}"));
+    let mut got: Vec<ReasonCode> = j
+        .reasons
+        .iter()
+        .map(|r| r.code)
+        .filter(|c| *c != ReasonCode::SimilarityBand)
+        .collect();
     got.sort();
     let mut want_codes = codes.to_vec();
     want_codes.sort();
     assert_eq!((j.verdict, &got), (verdict, &want_codes), "{name}: {j:#?}");
-    assert_eq!(j.reasons[0].code, ReasonCode::SimilarityBand, "{name}: the band comes first");
+    assert_eq!(
+        j.reasons[0].code,
+        ReasonCode::SimilarityBand,
+        "{name}: the band comes first"
+    );
     assert_eq!(j.rule_set, adj.version(), "{name}");
     for r in &j.reasons {
         assert!(!r.message.is_empty(), "{name}: {r:?} has no message");
@@ -166,12 +197,15 @@ use DecisionKind::{Different, Same};
 use ReasonCode::*;
 use Verdict::{Confirmed, Rejected, Review};
 
+/// A rule case: name, graph, pair, expected verdict and reason codes.
+type Case<'a> = (&'a str, G, (u32, u32), Verdict, &'a [ReasonCode]);
+
 #[test]
 fn built_in_rules() {
     let two = |a: F, b: F, sim: f64| graph(vec![a, b]).edge(1, 2, sim);
     let hub_faces: Vec<F> = (1..=7).map(f).collect();
     #[rustfmt::skip]
-    let cases: Vec<(&str, G, (u32, u32), Verdict, &[ReasonCode])> = vec![
+    let cases: Vec<Case> = vec![
         ("canonical: 97.99%, 96% male against 100% female", two(f(1).male(96.0), f(2).female(100.0), 97.99), (1, 2), Review, &[GenderContradiction]),
         ("gender contradiction caps a confirm-band hit", two(f(1).male(96.0), f(2).female(100.0), 99.9), (1, 2), Review, &[GenderContradiction]),
         ("gender contradiction never rejects a review-band hit", two(f(1).male(99.0), f(2).female(99.0), 92.0), (1, 2), Review, &[GenderContradiction]),
@@ -240,11 +274,27 @@ fn canonical_reason_carries_its_numbers_and_a_sentence() {
         vec![],
     )
     .unwrap();
-    let j = Adjudicator::new(RuleSet::default()).judge(&view, &FacePair::new(fid(1), fid(2)).unwrap()).unwrap();
-    let reason = j.reasons.iter().find(|r| r.code == GenderContradiction).unwrap();
-    assert!(reason.message.contains("male (96.0% confidence)") && reason.message.contains("female (100.0%)"));
+    let j = Adjudicator::new(RuleSet::default())
+        .judge(&view, &FacePair::new(fid(1), fid(2)).unwrap())
+        .unwrap();
+    let reason = j
+        .reasons
+        .iter()
+        .find(|r| r.code == GenderContradiction)
+        .unwrap();
+    assert!(
+        reason.message.contains("male (96.0% confidence)")
+            && reason.message.contains("female (100.0%)")
+    );
     let ev: std::collections::HashMap<_, _> = reason.evidence.iter().cloned().collect();
     assert_eq!(ev["confidence_a"], crate::model::Evidence::Number(96.0));
-    assert_eq!(ev["gender_b"], crate::model::Evidence::Text("Female".into()));
-    assert!(j.score < 97.99, "the penalty lowers the ranking score: {}", j.score);
+    assert_eq!(
+        ev["gender_b"],
+        crate::model::Evidence::Text("Female".into())
+    );
+    assert!(
+        j.score < 97.99,
+        "the penalty lowers the ranking score: {}",
+        j.score
+    );
 }

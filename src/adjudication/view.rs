@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use petgraph::unionfind::UnionFind;
 
-use crate::model::{Decision, DecisionKind, Edge, Face, FaceId, FacePair, Judgement, SearchRecord, SubjectId};
+use crate::model::{
+    Decision, DecisionKind, Edge, Face, FaceId, FacePair, Judgement, SearchRecord, SubjectId,
+};
 
 /// A face as the rules see it: the face, the subject behind its image, and its insertion order.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,8 +72,11 @@ impl GraphView {
         searches: Vec<SearchRecord>,
         decisions: Vec<Decision>,
     ) -> Result<Self, MissingFace> {
-        let index: HashMap<FaceId, u32> =
-            faces.iter().enumerate().map(|(i, f)| (f.face.face_id.clone(), i as u32)).collect();
+        let index: HashMap<FaceId, u32> = faces
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.face.face_id.clone(), i as u32))
+            .collect();
         let mut adjacency = vec![Vec::new(); faces.len()];
         let mut view_edges = Vec::with_capacity(edges.len());
         let mut edge_index = HashMap::with_capacity(edges.len());
@@ -88,7 +93,13 @@ impl GraphView {
             adjacency[a as usize].push((b, i));
             adjacency[b as usize].push((a, i));
             edge_index.insert(key(a, b), i);
-            view_edges.push(ViewEdge { a, b, similarity: edge.similarity().get(), edge, stored });
+            view_edges.push(ViewEdge {
+                a,
+                b,
+                similarity: edge.similarity().get(),
+                edge,
+                stored,
+            });
         }
         let mut per_face_searches = vec![Vec::new(); faces.len()];
         for s in searches {
@@ -120,7 +131,8 @@ impl GraphView {
 
     /// The judgement stored with an edge when the view was loaded.
     pub fn stored(&self, pair: &FacePair) -> Option<&Judgement> {
-        self.edge_id(pair).and_then(|i| self.edges[i as usize].stored.as_ref())
+        self.edge_id(pair)
+            .and_then(|i| self.edges[i as usize].stored.as_ref())
     }
 
     /// A face of the view.
@@ -151,7 +163,9 @@ impl GraphView {
     }
 
     pub(crate) fn edge_between(&self, a: u32, b: u32) -> Option<&ViewEdge> {
-        self.edge_index.get(&key(a, b)).map(|&i| &self.edges[i as usize])
+        self.edge_index
+            .get(&key(a, b))
+            .map(|&i| &self.edges[i as usize])
     }
 
     pub(crate) fn neighbours(&self, i: u32) -> &[(u32, u32)] {
@@ -200,7 +214,12 @@ impl Decisions {
                 cannot_pairs.entry(k).or_insert((a, b));
             }
         }
-        Self { latest, components, cannot, cannot_pairs }
+        Self {
+            latest,
+            components,
+            cannot,
+            cannot_pairs,
+        }
     }
 
     /// The latest decision on exactly this pair.

@@ -4,10 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::{Collection, CollectionId, ExternalImageId, FaceId, Observation, SearchRecord, Similarity, SubjectId, Timestamp};
+use crate::model::{
+    Collection, CollectionId, ExternalImageId, FaceId, Observation, SearchRecord, Similarity,
+    SubjectId, Timestamp,
+};
 use crate::rekognition::{
-    index_faces_to_domain, list_faces_to_domain, parse_saved, search_by_image_to_domain, search_to_domain, SavedResponse,
-    SearchResult,
+    index_faces_to_domain, list_faces_to_domain, parse_saved, search_by_image_to_domain,
+    search_to_domain, SavedResponse, SearchResult,
 };
 use crate::store::IngestBatch;
 
@@ -81,13 +84,18 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, std::io::Error> {
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+    })?;
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+            .filter(|p| {
+                !p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+            })
             .collect();
         entries.sort();
         for e in entries {
@@ -102,7 +110,8 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
 /// Reads a subjects CSV with the header `external_image_id,subject_id`. Any invalid row refuses the
 /// whole file, naming the line, so that nothing is linked from a half-read mapping.
 pub fn read_subjects_csv(path: &Path) -> Result<Vec<(ExternalImageId, SubjectId)>, ServiceError> {
-    let bad = |msg: String| ServiceError::Invalid(format!("subjects file {}: {msg}", path.display()));
+    let bad =
+        |msg: String| ServiceError::Invalid(format!("subjects file {}: {msg}", path.display()));
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
@@ -119,8 +128,10 @@ pub fn read_subjects_csv(path: &Path) -> Result<Vec<(ExternalImageId, SubjectId)
     for (i, row) in reader.records().enumerate() {
         let line = i + 2;
         let row = row.map_err(|e| bad(format!("line {line}: {e}")))?;
-        let e = ExternalImageId::parse(row.get(ext).unwrap_or_default()).map_err(|e| bad(format!("line {line}: {e}")))?;
-        let s = SubjectId::parse(row.get(sub).unwrap_or_default()).map_err(|e| bad(format!("line {line}: {e}")))?;
+        let e = ExternalImageId::parse(row.get(ext).unwrap_or_default())
+            .map_err(|e| bad(format!("line {line}: {e}")))?;
+        let s = SubjectId::parse(row.get(sub).unwrap_or_default())
+            .map_err(|e| bad(format!("line {line}: {e}")))?;
         out.push((e, s));
     }
     Ok(out)
@@ -134,12 +145,21 @@ enum Parsed {
 impl Facegraph {
     /// Ingests saved Rekognition responses and adjudicates the graph. A file that cannot be read or
     /// converted is reported and skipped; the others are stored, each in its own transaction.
-    pub fn ingest_rekognition(&self, files: &[PathBuf], opts: &RekognitionIngest) -> Result<IngestReport, ServiceError> {
+    pub fn ingest_rekognition(
+        &self,
+        files: &[PathBuf],
+        opts: &RekognitionIngest,
+    ) -> Result<IngestReport, ServiceError> {
         let now = Timestamp::now();
         let mut report = IngestReport::default();
         let mut parsed: Vec<(usize, &'static str, Parsed)> = Vec::new();
         for (i, path) in files.iter().enumerate() {
-            report.files.push((path.clone(), FileOutcome::Rejected { reason: String::new() }));
+            report.files.push((
+                path.clone(),
+                FileOutcome::Rejected {
+                    reason: String::new(),
+                },
+            ));
             match self.parse_file(path, opts, now) {
                 Ok((kind, p)) => parsed.push((i, kind, p)),
                 Err(reason) => report.files[i].1 = FileOutcome::Rejected { reason },
@@ -152,14 +172,25 @@ impl Facegraph {
                 match self.store.ingest(batch) {
                     Ok(o) => {
                         report.new_faces += o.new_faces;
-                        report.files[*i].1 = FileOutcome::Ingested { kind, new_faces: o.new_faces, new_edges: 0 };
+                        report.files[*i].1 = FileOutcome::Ingested {
+                            kind,
+                            new_faces: o.new_faces,
+                            new_edges: 0,
+                        };
                     }
-                    Err(e) => report.files[*i].1 = FileOutcome::Rejected { reason: error_chain(&e) },
+                    Err(e) => {
+                        report.files[*i].1 = FileOutcome::Rejected {
+                            reason: error_chain(&e),
+                        }
+                    }
                 }
             }
         }
         if !opts.subjects.is_empty() {
-            let batch = IngestBatch { subjects: opts.subjects.clone(), ..IngestBatch::default() };
+            let batch = IngestBatch {
+                subjects: opts.subjects.clone(),
+                ..IngestBatch::default()
+            };
             report.subject_links += self.store.ingest(&batch)?.subject_links;
         }
         let collection_seq = i64::try_from(self.store.stats()?.faces).unwrap_or(i64::MAX);
@@ -169,7 +200,11 @@ impl Facegraph {
                     Ok(o) => {
                         report.new_edges += o.new_edges;
                         report.changed_edges += o.changed_edges;
-                        FileOutcome::Ingested { kind, new_faces: 0, new_edges: o.new_edges }
+                        FileOutcome::Ingested {
+                            kind,
+                            new_faces: 0,
+                            new_edges: o.new_edges,
+                        }
                     }
                     Err(reason) => FileOutcome::Rejected { reason },
                 };
@@ -180,7 +215,12 @@ impl Facegraph {
         Ok(report)
     }
 
-    fn parse_file(&self, path: &Path, opts: &RekognitionIngest, now: Timestamp) -> Result<(&'static str, Parsed), String> {
+    fn parse_file(
+        &self,
+        path: &Path,
+        opts: &RekognitionIngest,
+        now: Timestamp,
+    ) -> Result<(&'static str, Parsed), String> {
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
         let saved = parse_saved(&bytes).map_err(|e| e.to_string())?;
         let kind = saved.kind();
@@ -193,14 +233,17 @@ impl Facegraph {
         let source = path.display().to_string();
         let parsed = match saved {
             SavedResponse::IndexFaces(resp) => {
-                let indexed = index_faces_to_domain(&resp, &opts.collection_id, now).map_err(|e| e.to_string())?;
+                let indexed = index_faces_to_domain(&resp, &opts.collection_id, now)
+                    .map_err(|e| e.to_string())?;
                 let seen = indexed.faces.len();
                 let mut image = indexed.image;
                 if let Some(img) = image.as_mut() {
                     img.source = Some(source);
                 }
-                let collections =
-                    vec![Collection { face_model_version: indexed.face_model_version, ..collection }];
+                let collections = vec![Collection {
+                    face_model_version: indexed.face_model_version,
+                    ..collection
+                }];
                 Parsed::Index(
                     IngestBatch {
                         collections,
@@ -212,9 +255,13 @@ impl Facegraph {
                 )
             }
             SavedResponse::ListFaces(resp) => {
-                let faces = list_faces_to_domain(&resp, &opts.collection_id, now).map_err(|e| e.to_string())?;
+                let faces = list_faces_to_domain(&resp, &opts.collection_id, now)
+                    .map_err(|e| e.to_string())?;
                 let seen = faces.len();
-                let collections = vec![Collection { face_model_version: resp.face_model_version.clone(), ..collection }];
+                let collections = vec![Collection {
+                    face_model_version: resp.face_model_version.clone(),
+                    ..collection
+                }];
                 // A listed face's image is known only by id; it is recorded so that the face has one.
                 let mut images: Vec<crate::model::Image> = faces
                     .iter()
@@ -230,9 +277,19 @@ impl Facegraph {
                     .collect();
                 images.sort_by(|a, b| a.image_id.cmp(&b.image_id));
                 images.dedup_by(|a, b| a.image_id == b.image_id);
-                Parsed::Index(IngestBatch { collections, images, faces, ..IngestBatch::default() }, seen)
+                Parsed::Index(
+                    IngestBatch {
+                        collections,
+                        images,
+                        faces,
+                        ..IngestBatch::default()
+                    },
+                    seen,
+                )
             }
-            SavedResponse::SearchFaces(resp) => Parsed::Search(search_to_domain(&resp).map_err(|e| e.to_string())?),
+            SavedResponse::SearchFaces(resp) => {
+                Parsed::Search(search_to_domain(&resp).map_err(|e| e.to_string())?)
+            }
             SavedResponse::SearchFacesByImage(resp) => {
                 Parsed::Search(search_by_image_to_domain(&resp).map_err(|e| e.to_string())?)
             }
@@ -247,13 +304,19 @@ impl Facegraph {
         collection_seq: i64,
         now: Timestamp,
     ) -> Result<crate::store::IngestOutcome, String> {
-        let mut named: Vec<(FaceId, String)> = vec![(result.searched_face_id.clone(), "SearchedFaceId".to_owned())];
+        let mut named: Vec<(FaceId, String)> =
+            vec![(result.searched_face_id.clone(), "SearchedFaceId".to_owned())];
         for (i, m) in result.matches.iter().enumerate() {
             named.push((m.face_id.clone(), format!("FaceMatches[{i}].Face.FaceId")));
         }
         let ids: Vec<FaceId> = named.iter().map(|(id, _)| id.clone()).collect();
-        let known: std::collections::HashSet<FaceId> =
-            self.store.faces(&ids).map_err(|e| error_chain(&e))?.into_iter().map(|f| f.face.face_id).collect();
+        let known: std::collections::HashSet<FaceId> = self
+            .store
+            .faces(&ids)
+            .map_err(|e| error_chain(&e))?
+            .into_iter()
+            .map(|f| f.face.face_id)
+            .collect();
         if let Some((id, field)) = named.iter().find(|(id, _)| !known.contains(id)) {
             return Err(format!(
                 "{field}: face {id} was not introduced by any IndexFaces or ListFaces response; ingest the index \
@@ -274,8 +337,10 @@ impl Facegraph {
             .collect();
         // A saved response does not record its threshold: the faces it did not return are known only
         // to be less similar than the least similar one it did return.
-        let bound: Option<Similarity> =
-            observations.iter().map(|o| o.similarity).min_by(|a, b| a.get().total_cmp(&b.get()));
+        let bound: Option<Similarity> = observations
+            .iter()
+            .map(|o| o.similarity)
+            .min_by(|a, b| a.get().total_cmp(&b.get()));
         let search = SearchRecord {
             face_id: result.searched_face_id.clone(),
             collection_id: opts.collection_id.clone(),
@@ -283,7 +348,11 @@ impl Facegraph {
             collection_seq,
             searched_at: Timestamp::from_millis(0),
         };
-        let batch = IngestBatch { observations, searches: vec![search], ..IngestBatch::default() };
+        let batch = IngestBatch {
+            observations,
+            searches: vec![search],
+            ..IngestBatch::default()
+        };
         self.store.ingest(&batch).map_err(|e| error_chain(&e))
     }
 }
@@ -299,4 +368,3 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     }
     s
 }
-

@@ -7,14 +7,18 @@ mod ingest_rekognition;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use ingest_rekognition::{expand_paths, read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest};
+pub use ingest_rekognition::{
+    expand_paths, read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest,
+};
 
 use crate::adjudication::{in_review_queue, Adjudicator, FaceNode, GraphView, MissingFace};
 use crate::cluster::{Cluster, ClusterGraph};
 use crate::model::{
     Decision, DecisionKind, Edge, FaceId, FacePair, Judgement, SubjectId, Timestamp, Verdict,
 };
-use crate::store::{ClusterMembership, EdgeRecord, FaceRecord, GraphStore, StoreError, VerdictUpdate};
+use crate::store::{
+    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, StoreError, VerdictUpdate,
+};
 
 /// Errors of the use cases.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +141,10 @@ pub struct Facegraph {
 impl Facegraph {
     /// The application over a store with these rules.
     pub fn new(store: Arc<dyn GraphStore>, adjudicator: Adjudicator) -> Self {
-        Self { store, adjudicator: Arc::new(adjudicator) }
+        Self {
+            store,
+            adjudicator: Arc::new(adjudicator),
+        }
     }
 
     /// The store.
@@ -171,7 +178,10 @@ impl Facegraph {
         let view = self.load_view()?;
         let judged = self.adjudicator.judge_all(&view);
         let at = Timestamp::now();
-        let mut out = Readjudication { judged: judged.len(), ..Readjudication::default() };
+        let mut out = Readjudication {
+            judged: judged.len(),
+            ..Readjudication::default()
+        };
         let mut updates = Vec::new();
         for (pair, j) in judged {
             out.counts.add(&j);
@@ -179,9 +189,17 @@ impl Facegraph {
             if before != Some(&j) {
                 let before_verdict = before.map(|b| b.verdict);
                 if before_verdict != Some(j.verdict) {
-                    out.changes.push(VerdictChange { pair: pair.clone(), before: before_verdict, after: j.clone() });
+                    out.changes.push(VerdictChange {
+                        pair: pair.clone(),
+                        before: before_verdict,
+                        after: j.clone(),
+                    });
                 }
-                updates.push(VerdictUpdate { pair, judgement: j, at });
+                updates.push(VerdictUpdate {
+                    pair,
+                    judgement: j,
+                    at,
+                });
             }
         }
         out.written = self.store.record_verdicts(&updates)?;
@@ -190,7 +208,10 @@ impl Facegraph {
         out.fraud_leads = clusters.iter().filter(|c| c.subjects.len() >= 2).count();
         let membership: Vec<ClusterMembership> = clusters
             .iter()
-            .map(|c| ClusterMembership { cluster_id: c.cluster.id.clone(), faces: c.cluster.faces.clone() })
+            .map(|c| ClusterMembership {
+                cluster_id: c.cluster.id.clone(),
+                faces: c.cluster.faces.clone(),
+            })
             .collect();
         self.store.replace_clusters(&membership)?;
         Ok(out)
@@ -216,11 +237,18 @@ impl Facegraph {
     }
 
     fn match_views(&self, edges: Vec<EdgeRecord>) -> Result<Vec<MatchView>, ServiceError> {
-        let mut ids: Vec<FaceId> = edges.iter().flat_map(|e| [e.edge.pair.a().clone(), e.edge.pair.b().clone()]).collect();
+        let mut ids: Vec<FaceId> = edges
+            .iter()
+            .flat_map(|e| [e.edge.pair.a().clone(), e.edge.pair.b().clone()])
+            .collect();
         ids.sort();
         ids.dedup();
-        let faces: HashMap<FaceId, FaceRecord> =
-            self.store.faces(&ids)?.into_iter().map(|f| (f.face.face_id.clone(), f)).collect();
+        let faces: HashMap<FaceId, FaceRecord> = self
+            .store
+            .faces(&ids)?
+            .into_iter()
+            .map(|f| (f.face.face_id.clone(), f))
+            .collect();
         let mut views: Vec<MatchView> = edges
             .into_iter()
             .map(|e| MatchView {
@@ -232,19 +260,26 @@ impl Facegraph {
             .collect();
         // Strongest verdict first, then the highest score: the order an analyst reads in.
         let key = |m: &MatchView| {
-            m.judgement.as_ref().map_or((3, m.edge.similarity().get()), |j| (j.verdict as u8, j.score))
+            m.judgement
+                .as_ref()
+                .map_or((3, m.edge.similarity().get()), |j| {
+                    (j.verdict as u8, j.score)
+                })
         };
         views.sort_by(|x, y| {
             let (vx, sx) = key(x);
             let (vy, sy) = key(y);
-            vx.cmp(&vy).then(sy.total_cmp(&sx)).then_with(|| x.edge.pair.cmp(&y.edge.pair))
+            vx.cmp(&vy)
+                .then(sy.total_cmp(&sx))
+                .then_with(|| x.edge.pair.cmp(&y.edge.pair))
         });
         Ok(views)
     }
 
     /// Everything known of a pair: stored verdict, the verdict the current rules give now, decisions.
     pub fn explain(&self, a: &FaceId, b: &FaceId) -> Result<Explanation, ServiceError> {
-        let pair = FacePair::new(a.clone(), b.clone()).ok_or_else(|| ServiceError::SamePair(a.clone()))?;
+        let pair =
+            FacePair::new(a.clone(), b.clone()).ok_or_else(|| ServiceError::SamePair(a.clone()))?;
         let (face_a, face_b) = self.two_faces(&pair)?;
         let stored = match self.store.edge(&pair)? {
             Some(e) => self.match_views(vec![e])?.pop(),
@@ -252,18 +287,36 @@ impl Facegraph {
         };
         let current = if stored.is_some() {
             let view = self.load_view()?;
-            self.adjudicator.judge_all(&view).into_iter().find(|(p, _)| *p == pair).map(|(_, j)| j)
+            self.adjudicator
+                .judge_all(&view)
+                .into_iter()
+                .find(|(p, _)| *p == pair)
+                .map(|(_, j)| j)
         } else {
             None
         };
-        let decisions = self.store.decisions()?.into_iter().filter(|d| d.pair == pair).collect();
-        Ok(Explanation { stored, face_a, face_b, current, decisions })
+        let decisions = self
+            .store
+            .decisions()?
+            .into_iter()
+            .filter(|d| d.pair == pair)
+            .collect();
+        Ok(Explanation {
+            stored,
+            face_a,
+            face_b,
+            current,
+            decisions,
+        })
     }
 
     fn two_faces(&self, pair: &FacePair) -> Result<(FaceRecord, FaceRecord), ServiceError> {
         let mut found = self.store.faces(&[pair.a().clone(), pair.b().clone()])?;
         let take = |found: &mut Vec<FaceRecord>, id: &FaceId| {
-            let i = found.iter().position(|f| f.face.face_id == *id).ok_or_else(|| ServiceError::UnknownFace(id.clone()))?;
+            let i = found
+                .iter()
+                .position(|f| f.face.face_id == *id)
+                .ok_or_else(|| ServiceError::UnknownFace(id.clone()))?;
             Ok::<_, ServiceError>(found.swap_remove(i))
         };
         let fa = take(&mut found, pair.a())?;
@@ -280,7 +333,8 @@ impl Facegraph {
         analyst: &str,
         note: Option<String>,
     ) -> Result<Readjudication, ServiceError> {
-        let pair = FacePair::new(a.clone(), b.clone()).ok_or_else(|| ServiceError::SamePair(a.clone()))?;
+        let pair =
+            FacePair::new(a.clone(), b.clone()).ok_or_else(|| ServiceError::SamePair(a.clone()))?;
         let analyst = analyst.trim();
         if analyst.is_empty() || analyst.len() > 255 || analyst.chars().any(char::is_control) {
             return Err(ServiceError::Invalid(
@@ -289,7 +343,13 @@ impl Facegraph {
         }
         self.two_faces(&pair)?;
         let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-        self.store.record_decision(&Decision { pair, kind, analyst: analyst.to_owned(), at: Timestamp::now(), note })?;
+        self.store.record_decision(&Decision {
+            pair,
+            kind,
+            analyst: analyst.to_owned(),
+            at: Timestamp::now(),
+            note,
+        })?;
         self.readjudicate()
     }
 
@@ -301,7 +361,8 @@ impl Facegraph {
         for d in decisions {
             latest.insert(d.pair, d.kind);
         }
-        let mut g = ClusterGraph::with_capacity(confirmed.len() * 2, confirmed.len() + latest.len());
+        let mut g =
+            ClusterGraph::with_capacity(confirmed.len() * 2, confirmed.len() + latest.len());
         for e in &confirmed {
             g.add_confirmed(&e.edge.pair, e.edge.similarity().get());
         }
@@ -312,7 +373,10 @@ impl Facegraph {
             }
         }
         let clusters = g.clusters();
-        let mut ids: Vec<FaceId> = clusters.iter().flat_map(|c| c.faces.iter().cloned()).collect();
+        let mut ids: Vec<FaceId> = clusters
+            .iter()
+            .flat_map(|c| c.faces.iter().cloned())
+            .collect();
         ids.sort();
         let subject_of: HashMap<FaceId, SubjectId> = self
             .store
@@ -338,13 +402,20 @@ impl Facegraph {
             .into_iter()
             .filter_map(|(pair, after)| {
                 let before = view.stored(&pair).map(|j| j.verdict);
-                (before != Some(after.verdict)).then_some(VerdictChange { pair, before, after })
+                (before != Some(after.verdict)).then_some(VerdictChange {
+                    pair,
+                    before,
+                    after,
+                })
             })
             .collect())
     }
 }
 
 fn node(f: FaceRecord) -> FaceNode {
-    FaceNode { face: f.face, subject: f.subject, seq: f.seq }
+    FaceNode {
+        face: f.face,
+        subject: f.subject,
+        seq: f.seq,
+    }
 }
-
