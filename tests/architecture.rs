@@ -2,6 +2,9 @@
 //! adjudication core stays free of runtime, database and engine crates, and every source file says
 //! what it is for in a `//!` doc.
 
+// Test helpers unwrap freely: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 const FORBIDDEN_IN_CORE: &[&str] = &[

@@ -2,6 +2,9 @@
 //! (PascalCase and the Java SDK's camelCase): verdicts, reasons, clusters, decisions, what-if, the
 //! review queue, bad input and idempotent re-ingest, each in a fresh data directory.
 
+// Test helpers unwrap freely: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

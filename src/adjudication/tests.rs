@@ -115,16 +115,21 @@ impl G {
     }
     /// An edge found only by searching `searched`.
     fn hit(mut self, searched: u32, found: u32, sim: f64) -> Self {
-        let pair = FacePair::new(fid(searched), fid(found)).unwrap();
-        let s = Some(Similarity::new(sim).unwrap());
-        let forward = *pair.a() == fid(searched);
-        self.edges.push(Edge {
-            pair,
-            similarity_ab: if forward { s } else { None },
-            similarity_ba: if forward { None } else { s },
+        let obs = crate::model::Observation {
+            searched: fid(searched),
+            found: fid(found),
+            similarity: Similarity::new(sim).unwrap(),
             engine: "test".into(),
             searched_at: Timestamp::from_millis(0),
-        });
+        };
+        match self
+            .edges
+            .iter_mut()
+            .find(|e| e.pair == FacePair::new(fid(searched), fid(found)).unwrap())
+        {
+            Some(e) => e.fold(&obs),
+            None => self.edges.push(Edge::from_observation(&obs).unwrap()),
+        }
         self
     }
     fn decide(mut self, a: u32, b: u32, kind: DecisionKind) -> Self {

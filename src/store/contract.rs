@@ -21,7 +21,7 @@ use fixtures::{
 /// `Box<dyn GraphStore>`, a `Box` of an adapter, or a wrapper that also keeps a temporary directory
 /// alive. Invoke it inside a module of its own to keep the test names apart:
 ///
-/// ```ignore
+/// ```text
 /// mod contract {
 ///     use facegraph::store::sqlite::SqliteStore;
 ///     facegraph::graph_store_contract!(|| Box::new(SqliteStore::open_in_memory().expect("store")));
