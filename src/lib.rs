@@ -9,6 +9,7 @@
 //! - [`cluster`]: match clusters on petgraph; a cluster with two or more subjects is a fraud lead.
 //! - [`rekognition`]: wire types of saved Rekognition responses (PascalCase and the Java SDK's camelCase)
 //!   and their conversion into the model.
+//! - [`engine`]: the `FaceEngine` port with Rekognition's collection semantics.
 //! - [`store`]: the `GraphStore` port and its embedded SQLite adapter, with a contract suite that
 //!   every adapter passes.
 //! - [`service`]: the use cases that tie them together: ingest, adjudicate, decide, cluster, what-if.
@@ -22,6 +23,7 @@ pub mod adjudication;
 pub mod bench;
 pub mod cli;
 pub mod cluster;
+pub mod engine;
 pub mod model;
 pub mod rekognition;
 pub mod report;

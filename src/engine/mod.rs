@@ -1,0 +1,305 @@
+//! The `FaceEngine` port: face collections with Rekognition's semantics (create, list, describe,
+//! delete; index faces; search by face id and by image; list and delete faces). Adapters: the local
+//! engine (ONNX models run by tract, the embedded default) and Rekognition.
+
+use std::fmt;
+
+use crate::model::{
+    BoundingBox, CollectionId, Confidence, ExternalImageId, Face, FaceAttributes, FaceId, Image,
+    ImageId, Similarity, Timestamp,
+};
+
+/// Errors of a face engine, each with a message a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The collection does not exist.
+    #[error("collection {0} does not exist")]
+    CollectionNotFound(CollectionId),
+    /// The collection already exists.
+    #[error("collection {0} already exists")]
+    CollectionExists(CollectionId),
+    /// The face is not in the collection.
+    #[error("face {face_id} is not in collection {collection_id}")]
+    FaceNotFound {
+        /// The collection.
+        collection_id: CollectionId,
+        /// The face.
+        face_id: FaceId,
+    },
+    /// The image cannot be used: empty, truncated, not JPEG or PNG, or too large.
+    #[error("invalid image: {0}")]
+    InvalidImage(#[from] ImageError),
+    /// An image searched by image has no face.
+    #[error("there is no face in the image")]
+    NoFaceInImage,
+    /// The models are not in the cache.
+    #[error("face models are missing from {dir}: run `facegraph models fetch` first")]
+    ModelsMissing {
+        /// The model cache directory.
+        dir: String,
+    },
+    /// A request parameter is out of range.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The engine failed (I/O, inference, the remote service).
+    #[error("face engine {operation} failed")]
+    Backend {
+        /// What it was doing.
+        operation: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Why an image was refused before any face detection ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// No bytes.
+    #[error("the image is empty")]
+    Empty,
+    /// Bytes beyond the limit.
+    #[error("the image is {size} bytes, more than the limit of {limit} bytes")]
+    TooManyBytes {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Pixels beyond the limit (a decompression bomb guard).
+    #[error("the image is {width}x{height} pixels, more than the limit of {limit} pixels")]
+    TooManyPixels {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The limit in pixels.
+        limit: u64,
+    },
+    /// Neither JPEG nor PNG by its bytes.
+    #[error("the image is not JPEG or PNG (by its content; found: {found})")]
+    UnsupportedFormat {
+        /// What the bytes look like.
+        found: String,
+    },
+    /// The bytes could not be decoded (truncated, corrupt).
+    #[error("the image could not be decoded: {0}")]
+    Decode(String),
+}
+
+/// Rekognition's `QualityFilter`: which detected faces are too poor to index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum QualityFilter {
+    /// Index every detected face.
+    None,
+    /// The engine's default bar (MEDIUM here, as Rekognition documents for AUTO).
+    #[default]
+    Auto,
+    /// Filter only the worst faces.
+    Low,
+    /// Filter poor faces.
+    Medium,
+    /// Index only good faces.
+    High,
+}
+
+impl QualityFilter {
+    /// Parses Rekognition's spelling (`NONE`, `AUTO`, `LOW`, `MEDIUM`, `HIGH`), ignoring case.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "NONE" => Some(Self::None),
+            "AUTO" => Some(Self::Auto),
+            "LOW" => Some(Self::Low),
+            "MEDIUM" => Some(Self::Medium),
+            "HIGH" => Some(Self::High),
+            _ => None,
+        }
+    }
+
+    /// Rekognition's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::Auto => "AUTO",
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+        }
+    }
+}
+
+/// Rekognition's reasons for not indexing a detected face.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnindexedReason {
+    /// More faces than `MaxFaces`; the smallest are dropped.
+    ExceedsMaxFaces,
+    /// Turned too far away.
+    ExtremePose,
+    /// Too dark.
+    LowBrightness,
+    /// Too blurred.
+    LowSharpness,
+    /// The detector is not sure it is a face.
+    LowConfidence,
+    /// Too small.
+    SmallBoundingBox,
+    /// Poor overall.
+    LowFaceQuality,
+}
+
+impl UnindexedReason {
+    /// Rekognition's spelling, e.g. `EXCEEDS_MAX_FACES`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExceedsMaxFaces => "EXCEEDS_MAX_FACES",
+            Self::ExtremePose => "EXTREME_POSE",
+            Self::LowBrightness => "LOW_BRIGHTNESS",
+            Self::LowSharpness => "LOW_SHARPNESS",
+            Self::LowConfidence => "LOW_CONFIDENCE",
+            Self::SmallBoundingBox => "SMALL_BOUNDING_BOX",
+            Self::LowFaceQuality => "LOW_FACE_QUALITY",
+        }
+    }
+}
+
+/// A collection as the engine describes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectionInfo {
+    /// Its id.
+    pub collection_id: CollectionId,
+    /// How many faces it holds.
+    pub face_count: u64,
+    /// The engine's face model version.
+    pub face_model_version: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// An `IndexFaces` request.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexFacesRequest<'a> {
+    /// The collection to index into.
+    pub collection_id: &'a CollectionId,
+    /// The image's bytes (JPEG or PNG).
+    pub image: &'a [u8],
+    /// The caller's name for the image.
+    pub external_image_id: Option<&'a ExternalImageId>,
+    /// At most this many faces, the largest; `None` for all.
+    pub max_faces: Option<u32>,
+    /// Which faces are too poor to index.
+    pub quality_filter: QualityFilter,
+}
+
+/// A detected face that was not indexed, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnindexedFace {
+    /// Where it is.
+    pub bbox: BoundingBox,
+    /// How sure the detector is.
+    pub confidence: Option<Confidence>,
+    /// What the classifiers said.
+    pub attributes: FaceAttributes,
+    /// Why it was not indexed.
+    pub reasons: Vec<UnindexedReason>,
+}
+
+/// The result of `IndexFaces`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexFacesResult {
+    /// The image, with its id (SHA-256 of the bytes for the local engine), size and face count.
+    pub image: Image,
+    /// The faces indexed, largest first.
+    pub faces: Vec<Face>,
+    /// The faces detected but not indexed.
+    pub unindexed: Vec<UnindexedFace>,
+    /// The engine's face model version.
+    pub face_model_version: String,
+}
+
+/// One search hit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaceMatch {
+    /// The face found.
+    pub face_id: FaceId,
+    /// How similar, 0-100.
+    pub similarity: Similarity,
+    /// The image it is in.
+    pub image_id: ImageId,
+    /// The caller's name for that image.
+    pub external_image_id: Option<ExternalImageId>,
+}
+
+/// The result of `SearchFacesByImage`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SearchByImageResult {
+    /// The face that was searched: the largest in the image.
+    pub searched_bbox: BoundingBox,
+    /// The detector's confidence in it.
+    pub searched_confidence: Option<Confidence>,
+    /// The hits, most similar first.
+    pub matches: Vec<FaceMatch>,
+}
+
+/// A page of `ListFaces`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FacePage {
+    /// The faces of the page.
+    pub faces: Vec<Face>,
+    /// The token of the next page, if any.
+    pub next_token: Option<String>,
+}
+
+/// A face engine with Rekognition's collection semantics. Implementations are shared between threads.
+pub trait FaceEngine: Send + Sync + fmt::Debug {
+    /// A short name (`local`, `rekognition`), recorded on collections and edges.
+    fn name(&self) -> &'static str;
+
+    /// Creates an empty collection.
+    fn create_collection(&self, id: &CollectionId) -> Result<CollectionInfo, EngineError>;
+
+    /// The collections, in id order.
+    fn list_collections(&self) -> Result<Vec<CollectionId>, EngineError>;
+
+    /// A collection's description.
+    fn describe_collection(&self, id: &CollectionId) -> Result<CollectionInfo, EngineError>;
+
+    /// Deletes a collection and its faces.
+    fn delete_collection(&self, id: &CollectionId) -> Result<(), EngineError>;
+
+    /// Detects faces in an image and adds them to a collection.
+    fn index_faces(&self, req: &IndexFacesRequest<'_>) -> Result<IndexFacesResult, EngineError>;
+
+    /// Faces of the collection similar to a face of the collection (never the face itself), most
+    /// similar first, at least `threshold` similar, at most `max_faces`.
+    fn search_faces(
+        &self,
+        collection_id: &CollectionId,
+        face_id: &FaceId,
+        threshold: Similarity,
+        max_faces: u32,
+    ) -> Result<Vec<FaceMatch>, EngineError>;
+
+    /// Faces of the collection similar to the largest face of an image.
+    fn search_faces_by_image(
+        &self,
+        collection_id: &CollectionId,
+        image: &[u8],
+        threshold: Similarity,
+        max_faces: u32,
+    ) -> Result<SearchByImageResult, EngineError>;
+
+    /// A page of the collection's faces, in a stable order.
+    fn list_faces(
+        &self,
+        collection_id: &CollectionId,
+        next_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<FacePage, EngineError>;
+
+    /// Deletes faces; returns those that were deleted (unknown ids are skipped, like Rekognition).
+    fn delete_faces(
+        &self,
+        collection_id: &CollectionId,
+        face_ids: &[FaceId],
+    ) -> Result<Vec<FaceId>, EngineError>;
+}
