@@ -2,6 +2,8 @@
 //! delete; index faces; search by face id and by image; list and delete faces). Adapters: the local
 //! engine (ONNX models run by tract, the embedded default) and Rekognition.
 
+pub mod local;
+
 use std::fmt;
 
 use crate::model::{
