@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use petgraph::algo::astar;
+use rustc_hash::FxHashMap;
 use petgraph::graphmap::UnGraphMap;
 use petgraph::unionfind::UnionFind;
 use sha2::{Digest, Sha256};
@@ -51,12 +52,13 @@ impl Cluster {
     }
 }
 
-/// Builds clusters from links. Faces are interned to integers so that a million faces and two million
-/// edges cluster in well under two seconds.
+/// Builds clusters from links. Faces are interned to integers (keyed by their UUID's 128-bit value)
+/// so that a million faces and two million edges cluster in well under two seconds.
 #[derive(Debug, Default)]
 pub struct ClusterGraph {
-    index: HashMap<FaceId, u32>,
+    index: FxHashMap<u128, u32>,
     ids: Vec<FaceId>,
+    keys: Vec<u128>,
     links: Vec<(u32, u32, f64)>,
     cannot: Vec<(u32, u32)>,
 }
@@ -68,20 +70,22 @@ impl ClusterGraph {
     /// An empty graph with room for this many faces and links.
     pub fn with_capacity(faces: usize, links: usize) -> Self {
         Self {
-            index: HashMap::with_capacity(faces),
+            index: FxHashMap::with_capacity_and_hasher(faces, Default::default()),
             ids: Vec::with_capacity(faces),
+            keys: Vec::with_capacity(faces),
             links: Vec::with_capacity(links),
             cannot: Vec::new(),
         }
     }
 
     fn intern(&mut self, id: &FaceId) -> u32 {
-        if let Some(&i) = self.index.get(id) {
-            return i;
+        let key = id.to_u128();
+        let next = self.ids.len() as u32;
+        let i = *self.index.entry(key).or_insert(next);
+        if i == next {
+            self.ids.push(id.clone());
+            self.keys.push(key);
         }
-        let i = self.ids.len() as u32;
-        self.ids.push(id.clone());
-        self.index.insert(id.clone(), i);
         i
     }
 
@@ -118,34 +122,22 @@ impl ClusterGraph {
             }
         }
         let labels = uf.into_labeling();
-        let mut members: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (face, &root) in labels.iter().enumerate() {
-            members.entry(root).or_default().push(face as u32);
-        }
-        let mut links_of: HashMap<u32, Vec<(u32, u32, f64)>> = HashMap::new();
-        for &(a, b, w) in &self.links {
-            links_of
-                .entry(labels[a as usize])
-                .or_default()
-                .push((a, b, w));
-        }
+        // Group faces and links by component with a counting sort: two passes over flat arrays.
+        let members = group(n, labels.iter().enumerate().map(|(face, &root)| (root, face as u32)));
+        let links_of = group(n, self.links.iter().map(|&(a, b, w)| (labels[a as usize], (a, b, w))));
         let mut out = Vec::new();
-        for (root, faces) in members {
+        for root in 0..n as u32 {
+            let faces = members.get(root);
             if faces.len() < 2 {
                 continue;
             }
-            let links = links_of.remove(&root).unwrap_or_default();
+            let links = links_of.get(root);
             match troubled.get(&root) {
-                None => out.push(self.make(faces, &links, vec![], vec![])),
-                Some(cannot) => out.extend(self.split(&links, cannot)),
+                None => out.push(self.make(faces.to_vec(), links, vec![], vec![])),
+                Some(cannot) => out.extend(self.split(links, cannot)),
             }
         }
-        out.sort_by(|x, y| {
-            y.faces
-                .len()
-                .cmp(&x.faces.len())
-                .then_with(|| x.id.cmp(&y.id))
-        });
+        out.sort_by(|x, y| y.faces.len().cmp(&x.faces.len()).then_with(|| x.id.cmp(&y.id)));
         out
     }
 
@@ -185,12 +177,16 @@ impl ClusterGraph {
                 }
             }
         }
-        let mut uf = UnionFind::<u32>::new(self.ids.len());
+        // Union-find over this component's own faces only, numbered locally.
+        let nodes: Vec<u32> = g.nodes().collect();
+        let local: FxHashMap<u32, u32> = nodes.iter().enumerate().map(|(i, &n)| (n, i as u32)).collect();
+        let mut local_uf = UnionFind::<u32>::new(nodes.len());
         for (a, b, _) in g.all_edges() {
-            uf.union(a, b);
+            local_uf.union(local[&a], local[&b]);
         }
+        let uf = Local { uf: local_uf, local };
         let mut pieces: HashMap<u32, Vec<u32>> = HashMap::new();
-        for n in g.nodes() {
+        for &n in &nodes {
             pieces.entry(uf.find(n)).or_default().push(n);
         }
         let remaining: Vec<(u32, u32, f64)> = links
@@ -220,44 +216,79 @@ impl ClusterGraph {
             .collect()
     }
 
-    fn make(
-        &self,
-        mut faces: Vec<u32>,
-        links: &[(u32, u32, f64)],
-        cut: Vec<(u32, u32)>,
-        conflicts: Vec<(u32, u32)>,
-    ) -> Cluster {
-        faces.sort_by(|a, b| self.ids[*a as usize].cmp(&self.ids[*b as usize]));
+    fn make(&self, mut faces: Vec<u32>, links: &[(u32, u32, f64)], cut: Vec<(u32, u32)>, conflicts: Vec<(u32, u32)>) -> Cluster {
+        faces.sort_unstable_by_key(|f| self.keys[*f as usize]);
         let mut hasher = Sha256::new();
         for &f in &faces {
-            hasher.update(self.ids[f as usize].as_str().as_bytes());
-            hasher.update(b"\n");
+            hasher.update(self.keys[f as usize].to_be_bytes());
         }
         let id = format!("cl-{}", &hex::encode(hasher.finalize())[..16]);
         let pair = |a: u32, b: u32| {
             FacePair::new(self.ids[a as usize].clone(), self.ids[b as usize].clone())
                 .unwrap_or_else(|| unreachable!("links join two different faces"))
         };
-        let mut edges: Vec<ClusterEdge> = Vec::with_capacity(links.len());
-        for &(a, b, w) in links {
-            edges.push(ClusterEdge {
+        let mut links = links.to_vec();
+        links.sort_unstable_by_key(|&(a, b, _)| {
+            let (ka, kb) = (self.keys[a as usize], self.keys[b as usize]);
+            (ka.min(kb), ka.max(kb))
+        });
+        let edges: Vec<ClusterEdge> = links
+            .iter()
+            .map(|&(a, b, w)| ClusterEdge {
                 pair: pair(a, b),
                 similarity: w.is_finite().then_some(w),
                 must_link: !w.is_finite(),
-            });
-        }
-        edges.sort_by(|x, y| x.pair.cmp(&y.pair));
+            })
+            .collect();
         Cluster {
             id,
-            faces: faces
-                .into_iter()
-                .map(|f| self.ids[f as usize].clone())
-                .collect(),
+            faces: faces.into_iter().map(|f| self.ids[f as usize].clone()).collect(),
             edges,
             cut: cut.into_iter().map(|(a, b)| pair(a, b)).collect(),
             conflicts: conflicts.into_iter().map(|(a, b)| pair(a, b)).collect(),
         }
     }
+}
+
+/// A union-find over a component's faces, looked up by their global numbers.
+struct Local {
+    uf: UnionFind<u32>,
+    local: FxHashMap<u32, u32>,
+}
+
+impl Local {
+    fn find(&self, n: u32) -> u32 {
+        self.uf.find(self.local[&n])
+    }
+}
+
+/// Items grouped by a dense key (0..n), in input order within a group.
+struct Groups<T> {
+    start: Vec<usize>,
+    items: Vec<T>,
+}
+
+impl<T: Copy> Groups<T> {
+    fn get(&self, key: u32) -> &[T] {
+        &self.items[self.start[key as usize]..self.start[key as usize + 1]]
+    }
+}
+
+fn group<T: Copy + Default>(n: usize, pairs: impl Iterator<Item = (u32, T)> + Clone) -> Groups<T> {
+    let mut start = vec![0usize; n + 1];
+    for (k, _) in pairs.clone() {
+        start[k as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut next = start.clone();
+    let mut items = vec![T::default(); start[n]];
+    for (k, v) in pairs {
+        items[next[k as usize]] = v;
+        next[k as usize] += 1;
+    }
+    Groups { start, items }
 }
 
 #[cfg(test)]

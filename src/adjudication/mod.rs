@@ -49,8 +49,9 @@ impl Adjudicator {
         Some(rules::judge_edge(self, view, i, hub_a, hub_b))
     }
 
-    /// Judges every edge of the view, then applies band retention; the result is in the view's edge order.
-    pub fn judge_all(&self, view: &GraphView) -> Vec<(FacePair, Judgement)> {
+    /// Judges every edge of the view, then applies band retention; the judgements come in the order of
+    /// [`GraphView::pairs`].
+    pub fn judge_all(&self, view: &GraphView) -> Vec<Judgement> {
         let hubs: Vec<usize> = (0..view.face_count() as u32)
             .map(|f| rules::hub_subjects(&self.rules, view, f))
             .collect();
@@ -61,7 +62,7 @@ impl Adjudicator {
             })
             .collect();
         rules::apply_band_retention(&self.rules, view, &mut judged);
-        view.pairs().cloned().zip(judged).collect()
+        judged
     }
 }
 

@@ -2,9 +2,7 @@
 //! verdict is the similarity band's, capped by the rules that doubt it, vetoed by the ones that rule
 //! it out, and overridden by analysts.
 
-use std::collections::HashSet;
-
-use super::view::{GraphView, ViewEdge};
+use super::view::{GraphView, ViewEdge, NO_SUBJECT};
 use super::{Adjudicator, RuleSet};
 use crate::model::{DecisionKind, Evidence, Judgement, Reason, ReasonCode, Verdict};
 
@@ -118,8 +116,8 @@ fn similarity_band(rules: &RuleSet, sim: f64) -> Outcome {
 }
 
 fn same_image(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
-    let (fa, fb) = (&view.node(e.a).face, &view.node(e.b).face);
-    if rules.same_image.enabled && fa.image_id == fb.image_id {
+    if rules.same_image.enabled && view.image_key(e.a) == view.image_key(e.b) {
+        let fa = &view.node(e.a).face;
         out.veto = true;
         out.reasons.push(Reason::new(
             ReasonCode::SameImage,
@@ -133,8 +131,9 @@ fn same_subject(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outco
     if !rules.same_subject.enabled {
         return;
     }
-    if let (Some(sa), Some(sb)) = (&view.node(e.a).subject, &view.node(e.b).subject) {
-        if sa == sb {
+    let key = view.subject_key(e.a);
+    if key != NO_SUBJECT && key == view.subject_key(e.b) {
+        if let Some(sa) = &view.node(e.a).subject {
             out.reasons.push(Reason::new(
                 ReasonCode::SameSubject,
                 format!("both faces belong to subject {sa}: a self-match, not a fraud signal"),
@@ -267,31 +266,26 @@ fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     }
 }
 
-/// How many distinct subjects other than its own a face matches at the hub rule's similarity; a face
-/// whose neighbours have no known subject counts each neighbour's image as one.
+/// How many distinct known subjects other than its own a face matches at the hub rule's similarity.
+/// Neighbours whose subject is unknown do not count: one person's many unlabelled photos are not a hub.
 pub(super) fn hub_subjects(rules: &RuleSet, view: &GraphView, f: u32) -> usize {
     if !rules.hub.enabled {
         return 0;
     }
-    let own = subject_key(view, f);
-    let mut seen = HashSet::new();
-    for &(n, ei) in view.neighbours(f) {
-        if view.edge_at(ei).similarity >= rules.hub.min_similarity {
-            let k = subject_key(view, n);
-            if k != own {
-                seen.insert(k);
-            }
-        }
+    let own = view.subject_key(f);
+    let mut seen: Vec<u32> = view
+        .neighbours(f)
+        .iter()
+        .filter(|&&(_, ei)| view.edge_at(ei).similarity >= rules.hub.min_similarity)
+        .map(|&(n, _)| view.subject_key(n))
+        .filter(|&k| k != NO_SUBJECT && k != own)
+        .collect();
+    if seen.len() < rules.hub.min_subjects {
+        return seen.len();
     }
+    seen.sort_unstable();
+    seen.dedup();
     seen.len()
-}
-
-fn subject_key(view: &GraphView, f: u32) -> &str {
-    let node = view.node(f);
-    match &node.subject {
-        Some(s) => s.as_str(),
-        None => node.face.image_id.as_str(),
-    }
 }
 
 fn hub(

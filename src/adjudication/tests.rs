@@ -173,9 +173,10 @@ fn check(name: &str, g: &G, pair: (u32, u32), verdict: Verdict, codes: &[ReasonC
     let adj = Adjudicator::new(g.rules.clone());
     let want = FacePair::new(fid(pair.0), fid(pair.1)).unwrap();
     let all = adj.judge_all(&view);
-    let (_, j) = all
-        .iter()
-        .find(|(p, _)| *p == want)
+    let (_, j) = view
+        .pairs()
+        .zip(&all)
+        .find(|(p, _)| **p == want)
         .unwrap_or_else(|| panic!("{name}: no edge {pair:?}"));
     let mut got: Vec<ReasonCode> = j
         .reasons

@@ -1,7 +1,9 @@
 //! An in-memory view of the match graph that the rules read: faces with their subjects, edges with
 //! adjacency, searches, and analyst decisions folded into must-link components and cannot-links.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use petgraph::unionfind::UnionFind;
 
@@ -24,9 +26,11 @@ pub struct FaceNode {
 #[derive(Debug, Default)]
 pub struct GraphView {
     faces: Vec<FaceNode>,
-    index: HashMap<FaceId, u32>,
+    index: FxHashMap<FaceId, u32>,
+    image_key: Vec<u32>,
+    subject_key: Vec<u32>,
     edges: Vec<ViewEdge>,
-    edge_index: HashMap<(u32, u32), u32>,
+    edge_index: FxHashMap<(u32, u32), u32>,
     adjacency: Vec<Vec<(u32, u32)>>,
     searches: Vec<Vec<SearchRecord>>,
     decisions: Decisions,
@@ -45,10 +49,10 @@ pub(crate) struct ViewEdge {
 /// Analyst decisions: the latest decision per pair, must-link components and cannot-links between them.
 #[derive(Debug, Default)]
 pub(crate) struct Decisions {
-    latest: HashMap<(u32, u32), Decision>,
+    latest: FxHashMap<(u32, u32), Decision>,
     components: Vec<u32>,
-    cannot: HashSet<(u32, u32)>,
-    cannot_pairs: HashMap<(u32, u32), (u32, u32)>,
+    cannot: FxHashSet<(u32, u32)>,
+    cannot_pairs: FxHashMap<(u32, u32), (u32, u32)>,
 }
 
 /// Why an edge could not be placed in the view.
@@ -72,14 +76,31 @@ impl GraphView {
         searches: Vec<SearchRecord>,
         decisions: Vec<Decision>,
     ) -> Result<Self, MissingFace> {
-        let index: HashMap<FaceId, u32> = faces
+        let index: FxHashMap<FaceId, u32> = faces
             .iter()
             .enumerate()
             .map(|(i, f)| (f.face.face_id.clone(), i as u32))
             .collect();
+        // Images and subjects are compared on every edge: integers make that a register compare.
+        let mut images: HashMap<&str, u32> = HashMap::new();
+        let mut subjects: HashMap<&str, u32> = HashMap::new();
+        let mut image_key = Vec::with_capacity(faces.len());
+        let mut subject_key = Vec::with_capacity(faces.len());
+        for f in &faces {
+            let next = images.len() as u32;
+            image_key.push(*images.entry(f.face.image_id.as_str()).or_insert(next));
+            subject_key.push(match &f.subject {
+                Some(s) => {
+                    let next = subjects.len() as u32;
+                    *subjects.entry(s.as_str()).or_insert(next)
+                }
+                None => NO_SUBJECT,
+            });
+        }
+        drop((images, subjects));
         let mut adjacency = vec![Vec::new(); faces.len()];
         let mut view_edges = Vec::with_capacity(edges.len());
-        let mut edge_index = HashMap::with_capacity(edges.len());
+        let mut edge_index = FxHashMap::with_capacity_and_hasher(edges.len(), Default::default());
         for (edge, stored) in edges {
             let lookup = |id: &FaceId| {
                 index.get(id).copied().ok_or_else(|| MissingFace {
@@ -111,6 +132,8 @@ impl GraphView {
         Ok(Self {
             faces,
             index,
+            image_key,
+            subject_key,
             edges: view_edges,
             edge_index,
             adjacency,
@@ -142,6 +165,16 @@ impl GraphView {
 
     pub(crate) fn node(&self, i: u32) -> &FaceNode {
         &self.faces[i as usize]
+    }
+
+    /// An integer standing for the face's image: equal for two faces exactly when their images are.
+    pub(crate) fn image_key(&self, i: u32) -> u32 {
+        self.image_key[i as usize]
+    }
+
+    /// An integer standing for the face's subject, [`NO_SUBJECT`] when unknown.
+    pub(crate) fn subject_key(&self, i: u32) -> u32 {
+        self.subject_key[i as usize]
     }
 
     pub(crate) fn face_count(&self) -> usize {
@@ -181,6 +214,9 @@ impl GraphView {
     }
 }
 
+/// The subject key of a face whose subject is unknown.
+pub(crate) const NO_SUBJECT: u32 = u32::MAX;
+
 pub(crate) fn key(a: u32, b: u32) -> (u32, u32) {
     if a < b {
         (a, b)
@@ -190,8 +226,8 @@ pub(crate) fn key(a: u32, b: u32) -> (u32, u32) {
 }
 
 impl Decisions {
-    fn new(index: &HashMap<FaceId, u32>, face_count: usize, history: Vec<Decision>) -> Self {
-        let mut latest: HashMap<(u32, u32), Decision> = HashMap::new();
+    fn new(index: &FxHashMap<FaceId, u32>, face_count: usize, history: Vec<Decision>) -> Self {
+        let mut latest: FxHashMap<(u32, u32), Decision> = FxHashMap::default();
         for d in history {
             if let (Some(&a), Some(&b)) = (index.get(d.pair.a()), index.get(d.pair.b())) {
                 // History comes oldest first, so a later decision on a pair replaces an earlier one.
@@ -205,8 +241,8 @@ impl Decisions {
             }
         }
         let components = uf.into_labeling();
-        let mut cannot = HashSet::new();
-        let mut cannot_pairs = HashMap::new();
+        let mut cannot = FxHashSet::default();
+        let mut cannot_pairs = FxHashMap::default();
         for (&(a, b), d) in &latest {
             if d.kind == DecisionKind::Different {
                 let k = key(components[a as usize], components[b as usize]);
@@ -224,6 +260,9 @@ impl Decisions {
 
     /// The latest decision on exactly this pair.
     pub(crate) fn direct(&self, a: u32, b: u32) -> Option<&Decision> {
+        if self.latest.is_empty() {
+            return None;
+        }
         self.latest.get(&key(a, b))
     }
 
@@ -234,7 +273,7 @@ impl Decisions {
 
     /// The decided-different pair that separates the must-link components of `a` and `b`, if any.
     pub(crate) fn separated_by(&self, a: u32, b: u32) -> Option<(u32, u32)> {
-        if self.components.is_empty() {
+        if self.cannot.is_empty() {
             return None;
         }
         let k = key(self.components[a as usize], self.components[b as usize]);

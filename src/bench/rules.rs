@@ -53,7 +53,7 @@ pub(super) fn run(seed: u64, faces: usize, edges: usize) -> Result<Section> {
         Verdict::ALL.iter().map(|v| (v.as_str(), 0)).collect();
     let mut reasons: BTreeMap<&'static str, usize> =
         ReasonCode::ALL.iter().map(|c| (c.as_str(), 0)).collect();
-    for (_, j) in &judged {
+    for j in &judged {
         *verdicts.entry(j.verdict.as_str()).or_default() += 1;
         for r in &j.reasons {
             *reasons.entry(r.code.as_str()).or_default() += 1;

@@ -183,7 +183,7 @@ impl Facegraph {
             ..Readjudication::default()
         };
         let mut updates = Vec::new();
-        for (pair, j) in judged {
+        for (pair, j) in view.pairs().cloned().zip(judged) {
             out.counts.add(&j);
             let before = view.stored(&pair);
             if before != Some(&j) {
@@ -287,11 +287,9 @@ impl Facegraph {
         };
         let current = if stored.is_some() {
             let view = self.load_view()?;
-            self.adjudicator
-                .judge_all(&view)
-                .into_iter()
-                .find(|(p, _)| *p == pair)
-                .map(|(_, j)| j)
+            let judged = self.adjudicator.judge_all(&view);
+            let found = view.pairs().zip(judged).find(|(p, _)| **p == pair).map(|(_, j)| j);
+            found
         } else {
             None
         };
@@ -400,7 +398,9 @@ impl Facegraph {
         Ok(other
             .judge_all(&view)
             .into_iter()
-            .filter_map(|(pair, after)| {
+            .zip(view.pairs())
+            .filter_map(|(after, pair)| {
+                let pair = pair.clone();
                 let before = view.stored(&pair).map(|j| j.verdict);
                 (before != Some(after.verdict)).then_some(VerdictChange {
                     pair,
