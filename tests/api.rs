@@ -630,8 +630,26 @@ async fn faces_and_subjects_list_their_matches() {
     let (s, v) = app.get("/v1/subjects/C007/matches", Some(ALICE)).await;
     assert_eq!(s, StatusCode::OK, "{v:#}");
     assert_eq!(v["faces"].as_array().unwrap().len(), 2);
-    assert_eq!(v["matches"].as_array().unwrap().len(), 1);
-    assert_eq!(v["matches"][0]["verdict"], "confirmed");
+    // Dave's two selfies match each other; bob's face also hit dave's first one.
+    let pairs: Vec<(String, String, String)> = v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["face_a"].as_str().unwrap().to_owned(),
+                m["face_b"].as_str().unwrap().to_owned(),
+                m["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (face(8), face(9), "confirmed".to_owned()),
+            (face(4), face(8), "rejected".to_owned())
+        ]
+    );
     let (s, _) = app.get("/v1/subjects/C999/matches", Some(ALICE)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     app.stop().await;
@@ -788,7 +806,8 @@ async fn a_decision_changes_a_cluster_and_is_recorded_under_the_keys_name() {
 async fn what_if_reads_toml_and_json_and_changes_nothing() {
     let app = spawn_with_fixtures().await;
     let (_, before) = app.get("/v1/review", Some(ALICE)).await;
-    let toml = b"[gender]\nenabled = false\n".to_vec();
+    // The canonical pair (97.99) would be confirmed at a lower threshold but for the gender rule.
+    let toml = b"[bands]\nconfirm_at = 97.0\n[gender]\nenabled = false\n".to_vec();
     let (s, v) = app
         .post_bytes("/v1/rulesets/what-if", ROOT, "application/toml", toml)
         .await;
@@ -805,7 +824,7 @@ async fn what_if_reads_toml_and_json_and_changes_nothing() {
         .post_json(
             "/v1/rulesets/what-if",
             Some(ROOT),
-            &json!({"gender": {"enabled": false}}),
+            &json!({"gender": {"enabled": false}, "bands": {"confirm_at": 97.0}}),
         )
         .await;
     assert_eq!(s, StatusCode::OK);

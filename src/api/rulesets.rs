@@ -89,3 +89,19 @@ async fn what_if(
         changes: changes.iter().map(ChangeOut::from).collect(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_and_json_rule_sets_have_one_version() {
+        let t =
+            RuleSet::from_toml("[bands]\nconfirm_at = 97.0\n[gender]\nenabled = false\n").unwrap();
+        let j: RuleSet =
+            parse_json(br#"{"gender": {"enabled": false}, "bands": {"confirm_at": 97.0}}"#)
+                .unwrap();
+        assert_eq!(t, j);
+        assert_eq!(t.version(), j.version());
+    }
+}
