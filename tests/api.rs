@@ -117,7 +117,8 @@ async fn spawn_with(opts: Options) -> TestApp {
     }));
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        // Loopback only: never through a proxy that the environment may name.
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
         store,
         shutdown: Some(tx),
         server: Some(server),

@@ -94,6 +94,7 @@ impl Facegraph {
     /// Indexes an image's faces with `engine`, stores them with the image and its subject in one
     /// batch, searches the collection for each new face, stores the hits and the searches in a second
     /// batch, and adjudicates. An image with no face is stored as such.
+    #[tracing::instrument(skip_all, fields(collection_id = %req.collection_id, engine = engine.name()))]
     pub fn ingest_image(
         &self,
         engine: &dyn FaceEngine,

@@ -113,6 +113,7 @@ impl Facegraph {
 
     /// Records that `a` and `b` are `similarity` similar (as a search of `a` would), re-adjudicates the
     /// graph and returns the stored match with its verdict. Both faces must be stored.
+    #[tracing::instrument(skip_all, fields(face_a = %a, face_b = %b))]
     pub fn record_match(
         &self,
         a: &FaceId,
