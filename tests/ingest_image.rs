@@ -22,11 +22,14 @@ use facegraph::service::{FacePolicy, Facegraph, ImageIngest};
 use facegraph::store::sqlite::SqliteStore;
 use facegraph::store::GraphStore;
 
+/// The faces of a collection: id, image and the number that stands for the face.
+type Collections = HashMap<CollectionId, Vec<(FaceId, ImageId, f64)>>;
+
 /// An engine whose "images" are text: `faces:10,12` holds two faces, the first the largest, whose
 /// similarity to another face is 100 less the distance between their numbers.
 #[derive(Debug, Default)]
 struct TextEngine {
-    state: Mutex<HashMap<CollectionId, Vec<(FaceId, ImageId, f64)>>>,
+    state: Mutex<Collections>,
     created: Mutex<usize>,
     next: Mutex<u32>,
 }
