@@ -1042,3 +1042,47 @@ fn serve_stops_cleanly_on_sigterm() {
     assert!(status.success(), "{status:?}: {rest}");
     assert!(rest.contains("facegraph: stopped"), "{rest}");
 }
+
+#[test]
+fn generated_keys_hash_to_the_config_entry_they_come_with() {
+    use std::io::Write;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facegraph"))
+        .args([
+            "api-key",
+            "generate",
+            "--name",
+            "bob",
+            "--roles",
+            "analyst+admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# fgk_"))
+        .map(|k| format!("fgk_{k}"))
+        .expect("the key is printed once");
+    let sha = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 = \""))
+        .map(|s| s.trim_end_matches('"').to_owned())
+        .expect("the config entry");
+    assert!(text.contains("roles = [\"analyst\", \"admin\"]"), "{text}");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_facegraph"))
+        .args(["api-key", "hash"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{key}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), sha);
+}
