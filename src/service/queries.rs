@@ -75,11 +75,14 @@ impl Facegraph {
             face: Face {
                 face_id: f.face_id.clone(),
                 collection_id: collection.clone(),
-                image_id: f.image_id.clone().unwrap_or_else(|| {
+                image_id: match &f.image_id {
+                    Some(id) => id.clone(),
                     // A placeholder image of the face's own, so that only a caller's shared image id
-                    // can make the two faces one image.
-                    ImageId::of_bytes(format!("candidate-image:{}", f.face_id).as_bytes())
-                }),
+                    // can make the two faces one image. The face id is a UUID, which is a valid image
+                    // id, and no engine gives an image the id of one of its faces.
+                    None => ImageId::parse(f.face_id.as_str())
+                        .unwrap_or_else(|_| ImageId::of_bytes(f.face_id.as_str().as_bytes())),
+                },
                 external_image_id: None,
                 bbox: Default::default(),
                 detection_confidence: None,
