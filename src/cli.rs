@@ -112,6 +112,11 @@ pub enum Command {
     Stats,
     /// Benchmarks on generated data: rule evaluation, store ingest, clustering.
     Bench(crate::bench::BenchArgs),
+    /// Serve the REST API until SIGTERM or SIGINT (in-flight requests finish).
+    Serve(crate::api::ServeArgs),
+    /// Make or hash API keys for the config file.
+    #[command(subcommand)]
+    ApiKey(crate::api::ApiKeyCommand),
 }
 
 /// Arguments of `ingest-rekognition`.
@@ -186,6 +191,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             write!(out, "{}", rules.to_toml())?;
         }
         Command::Bench(args) => crate::bench::run(&args, &mut out)?,
+        Command::Serve(args) => return crate::api::serve_command(&settings, &args),
+        Command::ApiKey(cmd) => crate::api::api_key_command(&cmd, &mut out)?,
         Command::IngestRekognition(args) => return ingest(&settings, args, &mut out),
         Command::Matches { verdict, json } => {
             let app = open_existing(&settings)?;

@@ -13,6 +13,8 @@
 //! - [`store`]: the `GraphStore` port and its embedded SQLite adapter, with a contract suite that
 //!   every adapter passes.
 //! - [`service`]: the use cases that tie them together: ingest, adjudicate, decide, cluster, what-if.
+//! - [`api`]: the REST API (axum): one router per resource, API keys with roles, one error body,
+//!   Prometheus metrics, the OpenAPI document, and `serve` with graceful shutdown.
 //! - [`settings`]: one typed configuration from file and `FACEGRAPH_…` environment variables.
 //! - [`report`]: the JSON and table shapes the CLI prints.
 //!
@@ -20,6 +22,7 @@
 //! engine crate; `tests/architecture.rs` enforces it.
 
 pub mod adjudication;
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod cluster;

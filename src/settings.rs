@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::adjudication::{RuleSet, RuleSetError};
@@ -64,6 +65,22 @@ struct SettingsFile {
     data_dir: Option<PathBuf>,
     rules: Option<PathBuf>,
     collection_id: Option<String>,
+    listen: Option<String>,
+    #[serde(default)]
+    api_keys: Vec<ApiKeySetting>,
+}
+
+/// An API key as the config file holds it: the holder's name, the roles, and the SHA-256 of the key
+/// in hex (`facegraph api-key hash`), never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySetting {
+    /// Who holds the key; recorded as the analyst on decisions.
+    pub name: String,
+    /// `ingest`, `analyst`, `admin`.
+    pub roles: Vec<String>,
+    /// The key's SHA-256, 64 hex digits.
+    pub sha256: String,
 }
 
 /// The effective settings.
@@ -75,6 +92,12 @@ pub struct Settings {
     pub rules_file: Option<PathBuf>,
     /// The collection that saved responses and new images go to by default.
     pub collection_id: CollectionId,
+    /// Where `serve` listens (`listen`; `FACEGRAPH_LISTEN`); `None` for the default.
+    pub listen: Option<String>,
+    /// API keys from the config file (digests only).
+    pub api_keys: Vec<ApiKeySetting>,
+    /// API keys from `FACEGRAPH_API_KEYS` (`NAME:ROLES:KEY,...`), still secret.
+    pub api_keys_env: Option<SecretString>,
 }
 
 /// What the command line says, each `None` when not given.
@@ -134,10 +157,15 @@ impl Settings {
                 name: "collection_id",
                 message: e.to_string(),
             })?;
+        let listen = env("FACEGRAPH_LISTEN").or(file.listen);
+        let api_keys_env = env("FACEGRAPH_API_KEYS").map(SecretString::from);
         Ok(Self {
             data_dir,
             rules_file,
             collection_id,
+            listen,
+            api_keys: file.api_keys,
+            api_keys_env,
         })
     }
 
@@ -196,6 +224,38 @@ mod tests {
         assert_eq!(
             Settings::load_with_env(&o, env).unwrap().data_dir,
             PathBuf::from("/from/cli")
+        );
+    }
+
+    #[test]
+    fn api_keys_and_listen_come_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(
+            &cfg,
+            "listen = \"127.0.0.1:9000\"\n[[api_keys]]\nname = \"alice\"\nroles = [\"analyst\"]\nsha256 = \"00\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(cfg),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:9000"));
+        assert_eq!(s.api_keys.len(), 1);
+        assert_eq!(s.api_keys[0].name, "alice");
+        assert!(s.api_keys_env.is_none());
+        let env = |k: &str| match k {
+            "FACEGRAPH_LISTEN" => Some("0.0.0.0:1".to_owned()),
+            "FACEGRAPH_API_KEYS" => Some("bob:admin:secret-secret-secret".to_owned()),
+            _ => None,
+        };
+        let s = Settings::load_with_env(&o, env).unwrap();
+        assert_eq!(s.listen.as_deref(), Some("0.0.0.0:1"));
+        assert!(s.api_keys_env.is_some());
+        assert!(
+            !format!("{s:?}").contains("secret-secret"),
+            "secrets stay out of Debug"
         );
     }
 

@@ -2,13 +2,21 @@
 //! record analyst decisions, compute clusters and preview another rule set. Each takes the store as a
 //! `GraphStore` and the rules as an `Adjudicator`, so any adapter serves.
 
+mod ingest_images;
 mod ingest_rekognition;
+mod queries;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use ingest_images::{
+    FacePolicy, ImageIngest, ImageIngestReport, DEFAULT_MAX_MATCHES, DEFAULT_SEARCH_THRESHOLD,
+};
 pub use ingest_rekognition::{
     expand_paths, read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest,
+};
+pub use queries::{
+    Candidate, CandidateFace, ClusterDetail, RecordedMatch, CANDIDATE_COLLECTION, SUBMITTED_ENGINE,
 };
 
 use crate::adjudication::{in_review_queue, Adjudicator, FaceNode, GraphView, MissingFace};
@@ -38,6 +46,9 @@ pub enum ServiceError {
     /// An argument is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// The face engine failed or refused the request.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
 }
 
 /// A candidate match as analysts and downstream systems see it: the edge, its verdict and both faces.

@@ -53,6 +53,7 @@ macro_rules! graph_store_contract {
             edges_touching_returns_edges_with_an_end_in_the_set,
             similarities_round_trip_exactly,
             face_sequence_follows_insertion,
+            faces_of_subject_returns_that_subjects_faces,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -141,6 +142,10 @@ pub const ALL: &[(&str, Check)] = &[
     (
         "face_sequence_follows_insertion",
         face_sequence_follows_insertion,
+    ),
+    (
+        "faces_of_subject_returns_that_subjects_faces",
+        faces_of_subject_returns_that_subjects_faces,
     ),
 ];
 
@@ -686,6 +691,27 @@ pub fn faces_ignores_unknown_ids(store: &dyn GraphStore) {
     let many: Vec<FaceId> = (2..40_002).map(face_id).collect();
     let found = ok(store.faces(&many), "faces");
     assert_eq!(found.len(), 2, "faces 2 and 3 among 40000 ids");
+}
+
+/// `faces_of_subject` returns the faces of every image linked to the subject, in insertion order,
+/// and nothing for a subject it does not know.
+pub fn faces_of_subject_returns_that_subjects_faces(store: &dyn GraphStore) {
+    let mut input = batch(&[(1, 1), (2, 1), (3, 2), (4, 3)]);
+    input.subjects = vec![
+        (fixtures::external_image_id(1), subject_id("customer-1")),
+        (fixtures::external_image_id(3), subject_id("customer-1")),
+        (fixtures::external_image_id(2), subject_id("customer-2")),
+    ];
+    ingest(store, &input);
+    let ids = |s: &str| -> Vec<FaceId> {
+        ok(store.faces_of_subject(&subject_id(s)), "faces_of_subject")
+            .into_iter()
+            .map(|r| r.face.face_id)
+            .collect()
+    };
+    assert_eq!(ids("customer-1"), vec![face_id(1), face_id(2), face_id(4)]);
+    assert_eq!(ids("customer-2"), vec![face_id(3)]);
+    assert!(ids("nobody").is_empty());
 }
 
 /// `edges_touching` returns every edge with at least one end among the ids, each once.

@@ -182,4 +182,16 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug {
 
     /// Counts of what the store holds.
     fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// The faces whose image belongs to `subject`, in insertion order. The default reads every face;
+    /// adapters override it with an indexed query.
+    fn faces_of_subject(&self, subject: &SubjectId) -> Result<Vec<FaceRecord>, StoreError> {
+        let mut faces: Vec<FaceRecord> = self
+            .all_faces()?
+            .into_iter()
+            .filter(|f| f.subject.as_ref() == Some(subject))
+            .collect();
+        faces.sort_by_key(|f| f.seq);
+        Ok(faces)
+    }
 }

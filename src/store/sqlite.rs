@@ -265,6 +265,15 @@ impl GraphStore for SqliteStore {
         collect(rows, OP, face_record)
     }
 
+    fn faces_of_subject(&self, subject: &SubjectId) -> Result<Vec<FaceRecord>, StoreError> {
+        const OP: &str = "read faces";
+        let conn = self.lock();
+        let sql = format!("{FACE_SELECT} WHERE i.subject_id = ?1 ORDER BY f.seq");
+        let mut stmt = conn.prepare_cached(&sql).map_err(backend(OP))?;
+        let rows = stmt.query([subject.as_str()]).map_err(backend(OP))?;
+        collect(rows, OP, face_record)
+    }
+
     fn edge(&self, pair: &FacePair) -> Result<Option<EdgeRecord>, StoreError> {
         const OP: &str = "read edges";
         let conn = self.lock();

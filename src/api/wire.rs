@@ -1,0 +1,299 @@
+//! The JSON shapes of the REST API, with their OpenAPI schemas. Domain types stay free of serde; these
+//! are built from them at the edge. Field names follow the CLI's JSON lines (`report.rs`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::model::{Evidence, Judgement, Reason};
+use crate::service::{ClusterView, MatchView, VerdictChange};
+use crate::store::FaceRecord;
+
+/// One reason behind a verdict.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReasonOut {
+    /// The rule's stable code, e.g. `gender_contradiction`.
+    #[schema(example = "gender_contradiction")]
+    pub code: &'static str,
+    /// A sentence an analyst can read.
+    pub message: String,
+    /// The numbers and names the rule used.
+    #[schema(value_type = Object)]
+    pub evidence: Map<String, Value>,
+}
+
+impl From<&Reason> for ReasonOut {
+    fn from(r: &Reason) -> Self {
+        let evidence = r
+            .evidence
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Evidence::Number(n) => {
+                        serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+                    }
+                    Evidence::Text(t) => Value::String(t.clone()),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        Self {
+            code: r.code.as_str(),
+            message: r.message.clone(),
+            evidence,
+        }
+    }
+}
+
+fn reasons(j: &Judgement) -> Vec<ReasonOut> {
+    j.reasons.iter().map(ReasonOut::from).collect()
+}
+
+/// A face's predicted gender.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenderJson {
+    /// `Male` or `Female`.
+    #[schema(example = "Male")]
+    pub value: String,
+    /// The classifier's confidence, 0-100.
+    #[schema(example = 96.0)]
+    pub confidence: f64,
+}
+
+/// A face's estimated age range in years.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgeRangeJson {
+    /// Lowest age.
+    pub low: u32,
+    /// Highest age, at least `low`.
+    pub high: u32,
+}
+
+/// Image quality of the face region, 0-100.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QualityJson {
+    /// 0 (dark) to 100 (bright).
+    pub brightness: f64,
+    /// 0 (blurred) to 100 (sharp).
+    pub sharpness: f64,
+}
+
+/// Head pose in degrees, -180 to 180.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoseJson {
+    /// Turn left or right.
+    pub yaw: f64,
+    /// Nod up or down.
+    pub pitch: f64,
+    /// Tilt.
+    pub roll: f64,
+}
+
+/// A stored face.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FaceOut {
+    /// The face's id.
+    pub face_id: String,
+    /// Its image: the engine's id or the SHA-256 of the bytes.
+    pub image_id: String,
+    /// The caller's name for the image.
+    pub external_image_id: Option<String>,
+    /// The subject behind the image.
+    pub subject_id: Option<String>,
+    /// The collection.
+    pub collection_id: String,
+    /// Predicted gender.
+    pub gender: Option<GenderJson>,
+    /// Estimated age.
+    pub age_range: Option<AgeRangeJson>,
+    /// Quality.
+    pub quality: Option<QualityJson>,
+    /// Pose.
+    pub pose: Option<PoseJson>,
+    /// Whether it was the largest face of its image.
+    pub is_largest: bool,
+    /// When it was indexed (RFC 3339).
+    pub indexed_at: String,
+}
+
+impl From<&FaceRecord> for FaceOut {
+    fn from(f: &FaceRecord) -> Self {
+        let a = &f.face.attributes;
+        Self {
+            face_id: f.face.face_id.to_string(),
+            image_id: f.face.image_id.to_string(),
+            external_image_id: f.face.external_image_id.as_ref().map(ToString::to_string),
+            subject_id: f.subject.as_ref().map(ToString::to_string),
+            collection_id: f.face.collection_id.to_string(),
+            gender: a.gender.map(|g| GenderJson {
+                value: g.value.as_str().to_owned(),
+                confidence: g.confidence.get(),
+            }),
+            age_range: a.age.map(|r| AgeRangeJson {
+                low: r.low,
+                high: r.high,
+            }),
+            quality: a.quality.map(|q| QualityJson {
+                brightness: f64::from(q.brightness),
+                sharpness: f64::from(q.sharpness),
+            }),
+            pose: a.pose.map(|p| PoseJson {
+                yaw: f64::from(p.yaw),
+                pitch: f64::from(p.pitch),
+                roll: f64::from(p.roll),
+            }),
+            is_largest: f.face.is_largest,
+            indexed_at: f.face.indexed_at.to_string(),
+        }
+    }
+}
+
+/// A candidate match with its verdict.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchOut {
+    /// First face id (the smaller).
+    pub face_a: String,
+    /// Second face id.
+    pub face_b: String,
+    /// The similarity judged: the higher of the two search directions.
+    pub similarity: f64,
+    /// Similarity observed searching `face_a`.
+    pub similarity_ab: Option<f64>,
+    /// Similarity observed searching `face_b`.
+    pub similarity_ba: Option<f64>,
+    /// `confirmed`, `review` or `rejected`; null when not yet adjudicated.
+    #[schema(example = "review")]
+    pub verdict: Option<&'static str>,
+    /// Ranking score, 0-100.
+    pub score: Option<f64>,
+    /// Version of the rule set behind the verdict.
+    pub rule_set: Option<String>,
+    /// Why, the similarity band first.
+    pub reasons: Vec<ReasonOut>,
+    /// Whether it is in the analysts' review queue.
+    pub in_review_queue: bool,
+    /// Subject of face a.
+    pub subject_a: Option<String>,
+    /// Subject of face b.
+    pub subject_b: Option<String>,
+    /// External image id of face a.
+    pub external_image_id_a: Option<String>,
+    /// External image id of face b.
+    pub external_image_id_b: Option<String>,
+    /// Image of face a.
+    pub image_id_a: Option<String>,
+    /// Image of face b.
+    pub image_id_b: Option<String>,
+}
+
+impl From<&MatchView> for MatchOut {
+    fn from(m: &MatchView) -> Self {
+        let j = m.judgement.as_ref();
+        let subject = |f: &Option<FaceRecord>| {
+            f.as_ref()
+                .and_then(|f| f.subject.as_ref())
+                .map(ToString::to_string)
+        };
+        let ext = |f: &Option<FaceRecord>| {
+            f.as_ref()
+                .and_then(|f| f.face.external_image_id.as_ref())
+                .map(ToString::to_string)
+        };
+        let image = |f: &Option<FaceRecord>| f.as_ref().map(|f| f.face.image_id.to_string());
+        Self {
+            face_a: m.edge.pair.a().to_string(),
+            face_b: m.edge.pair.b().to_string(),
+            similarity: m.edge.similarity().get(),
+            similarity_ab: m.edge.similarity_ab.map(|s| s.get()),
+            similarity_ba: m.edge.similarity_ba.map(|s| s.get()),
+            verdict: j.map(|j| j.verdict.as_str()),
+            score: j.map(|j| j.score),
+            rule_set: j.map(|j| j.rule_set.clone()),
+            reasons: j.map(reasons).unwrap_or_default(),
+            in_review_queue: j.is_some_and(crate::adjudication::in_review_queue),
+            subject_a: subject(&m.face_a),
+            subject_b: subject(&m.face_b),
+            external_image_id_a: ext(&m.face_a),
+            external_image_id_b: ext(&m.face_b),
+            image_id_a: image(&m.face_a),
+            image_id_b: image(&m.face_b),
+        }
+    }
+}
+
+/// A verdict that changed or would change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeOut {
+    /// First face.
+    pub face_a: String,
+    /// Second face.
+    pub face_b: String,
+    /// The verdict before; null when never adjudicated.
+    pub before: Option<&'static str>,
+    /// The verdict after.
+    pub after: &'static str,
+    /// Score after.
+    pub score: f64,
+    /// Rule set after.
+    pub rule_set: String,
+    /// Reasons after.
+    pub reasons: Vec<ReasonOut>,
+}
+
+impl From<&VerdictChange> for ChangeOut {
+    fn from(c: &VerdictChange) -> Self {
+        Self {
+            face_a: c.pair.a().to_string(),
+            face_b: c.pair.b().to_string(),
+            before: c.before.map(|v| v.as_str()),
+            after: c.after.verdict.as_str(),
+            score: c.after.score,
+            rule_set: c.after.rule_set.clone(),
+            reasons: reasons(&c.after),
+        }
+    }
+}
+
+/// A cluster in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterSummary {
+    /// Stable id; changes when and only when membership changes.
+    pub cluster_id: String,
+    /// Member face ids.
+    pub faces: Vec<String>,
+    /// Distinct subjects.
+    pub subjects: Vec<String>,
+    /// Two or more subjects: a fraud lead.
+    pub fraud_lead: bool,
+}
+
+impl From<&ClusterView> for ClusterSummary {
+    fn from(c: &ClusterView) -> Self {
+        Self {
+            cluster_id: c.cluster.id.clone(),
+            faces: c.cluster.faces.iter().map(ToString::to_string).collect(),
+            subjects: c.subjects.iter().map(ToString::to_string).collect(),
+            fraud_lead: c.subjects.len() >= 2,
+        }
+    }
+}
+
+/// A link holding a cluster together.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterLink {
+    /// One face.
+    pub face_a: String,
+    /// The other.
+    pub face_b: String,
+    /// The confirmed edge's similarity; null for an analyst's must-link without an edge.
+    pub similarity: Option<f64>,
+    /// Whether an analyst decided the two are one person.
+    pub must_link: bool,
+}
+
+/// A pair of faces, as a list of the two ids.
+pub type PairOut = Vec<String>;
