@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use petgraph::algo::astar;
-use rustc_hash::FxHashMap;
 use petgraph::graphmap::UnGraphMap;
 use petgraph::unionfind::UnionFind;
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::model::{FaceId, FacePair, SubjectId};
@@ -123,8 +123,19 @@ impl ClusterGraph {
         }
         let labels = uf.into_labeling();
         // Group faces and links by component with a counting sort: two passes over flat arrays.
-        let members = group(n, labels.iter().enumerate().map(|(face, &root)| (root, face as u32)));
-        let links_of = group(n, self.links.iter().map(|&(a, b, w)| (labels[a as usize], (a, b, w))));
+        let members = group(
+            n,
+            labels
+                .iter()
+                .enumerate()
+                .map(|(face, &root)| (root, face as u32)),
+        );
+        let links_of = group(
+            n,
+            self.links
+                .iter()
+                .map(|&(a, b, w)| (labels[a as usize], (a, b, w))),
+        );
         let mut out = Vec::new();
         for root in 0..n as u32 {
             let faces = members.get(root);
@@ -137,7 +148,12 @@ impl ClusterGraph {
                 Some(cannot) => out.extend(self.split(links, cannot)),
             }
         }
-        out.sort_by(|x, y| y.faces.len().cmp(&x.faces.len()).then_with(|| x.id.cmp(&y.id)));
+        out.sort_by(|x, y| {
+            y.faces
+                .len()
+                .cmp(&x.faces.len())
+                .then_with(|| x.id.cmp(&y.id))
+        });
         out
     }
 
@@ -179,12 +195,19 @@ impl ClusterGraph {
         }
         // Union-find over this component's own faces only, numbered locally.
         let nodes: Vec<u32> = g.nodes().collect();
-        let local: FxHashMap<u32, u32> = nodes.iter().enumerate().map(|(i, &n)| (n, i as u32)).collect();
+        let local: FxHashMap<u32, u32> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, i as u32))
+            .collect();
         let mut local_uf = UnionFind::<u32>::new(nodes.len());
         for (a, b, _) in g.all_edges() {
             local_uf.union(local[&a], local[&b]);
         }
-        let uf = Local { uf: local_uf, local };
+        let uf = Local {
+            uf: local_uf,
+            local,
+        };
         let mut pieces: HashMap<u32, Vec<u32>> = HashMap::new();
         for &n in &nodes {
             pieces.entry(uf.find(n)).or_default().push(n);
@@ -216,7 +239,13 @@ impl ClusterGraph {
             .collect()
     }
 
-    fn make(&self, mut faces: Vec<u32>, links: &[(u32, u32, f64)], cut: Vec<(u32, u32)>, conflicts: Vec<(u32, u32)>) -> Cluster {
+    fn make(
+        &self,
+        mut faces: Vec<u32>,
+        links: &[(u32, u32, f64)],
+        cut: Vec<(u32, u32)>,
+        conflicts: Vec<(u32, u32)>,
+    ) -> Cluster {
         faces.sort_unstable_by_key(|f| self.keys[*f as usize]);
         let mut hasher = Sha256::new();
         for &f in &faces {
@@ -242,7 +271,10 @@ impl ClusterGraph {
             .collect();
         Cluster {
             id,
-            faces: faces.into_iter().map(|f| self.ids[f as usize].clone()).collect(),
+            faces: faces
+                .into_iter()
+                .map(|f| self.ids[f as usize].clone())
+                .collect(),
             edges,
             cut: cut.into_iter().map(|(a, b)| pair(a, b)).collect(),
             conflicts: conflicts.into_iter().map(|(a, b)| pair(a, b)).collect(),

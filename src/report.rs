@@ -31,7 +31,7 @@ impl<'a> From<&'a Reason> for ReasonJson<'a> {
                     }
                     Evidence::Text(t) => Value::String(t.clone()),
                 };
-                (k.clone(), v)
+                (k.to_string(), v)
             })
             .collect();
         Self {

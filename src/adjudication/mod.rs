@@ -20,18 +20,28 @@ use crate::model::{FacePair, Judgement};
 pub struct Adjudicator {
     rules: RuleSet,
     version: String,
+    band_texts: rules::BandTexts,
 }
 
 impl Adjudicator {
     /// An adjudicator for a checked rule set.
     pub fn new(rules: RuleSet) -> Self {
         let version = rules.version();
-        Self { rules, version }
+        let band_texts = rules::BandTexts::new(&rules);
+        Self {
+            rules,
+            version,
+            band_texts,
+        }
     }
 
     /// The rule set.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    fn band_texts(&self) -> &rules::BandTexts {
+        &self.band_texts
     }
 
     /// The rule set's version, recorded with every verdict.

@@ -34,7 +34,7 @@ impl From<&Reason> for ReasonOut {
                     }
                     Evidence::Text(t) => Value::String(t.clone()),
                 };
-                (k.clone(), v)
+                (k.to_string(), v)
             })
             .collect();
         Self {

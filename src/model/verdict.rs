@@ -1,6 +1,7 @@
 //! Verdicts and the reasons behind them: every verdict says which rule set produced it and which rules
 //! fired, each with a stable code, a sentence an analyst can read, and the numbers it used.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The outcome of adjudicating a candidate match, from strongest to weakest.
@@ -185,8 +186,9 @@ pub struct Reason {
     pub code: ReasonCode,
     /// A sentence an analyst can read.
     pub message: String,
-    /// The numbers and names the rule used, in a stable order.
-    pub evidence: Vec<(String, Evidence)>,
+    /// The numbers and names the rule used, in a stable order. Keys are static for the built-in rules
+    /// (no allocation on the hot path) and owned when read back from a store.
+    pub evidence: Vec<(Cow<'static, str>, Evidence)>,
 }
 
 impl Reason {
@@ -194,14 +196,14 @@ impl Reason {
     pub fn new(
         code: ReasonCode,
         message: impl Into<String>,
-        evidence: Vec<(&str, Evidence)>,
+        evidence: Vec<(&'static str, Evidence)>,
     ) -> Self {
         Self {
             code,
             message: message.into(),
             evidence: evidence
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
+                .map(|(k, v)| (Cow::Borrowed(k), v))
                 .collect(),
         }
     }

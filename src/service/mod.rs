@@ -299,7 +299,11 @@ impl Facegraph {
         let current = if stored.is_some() {
             let view = self.load_view()?;
             let judged = self.adjudicator.judge_all(&view);
-            let found = view.pairs().zip(judged).find(|(p, _)| **p == pair).map(|(_, j)| j);
+            let found = view
+                .pairs()
+                .zip(judged)
+                .find(|(p, _)| **p == pair)
+                .map(|(_, j)| j);
             found
         } else {
             None

@@ -1364,7 +1364,7 @@ fn reasons_to_json(reasons: &[Reason]) -> Result<String, StoreError> {
                         Evidence::Text(t) => (None, Some(t.clone())),
                     };
                     Ok(EvidenceWire {
-                        key: key.clone(),
+                        key: key.to_string(),
                         number,
                         text,
                     })
@@ -1418,7 +1418,7 @@ fn reasons_from_json(json: &str) -> Result<Vec<Reason>, String> {
                             ))
                         }
                     };
-                    Ok((e.key, value))
+                    Ok((std::borrow::Cow::Owned(e.key), value))
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             Ok(Reason {
