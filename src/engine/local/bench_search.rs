@@ -1,0 +1,1 @@
+//! `facegraph bench-search`: figures for the local engine's exact search on generated vectors.
