@@ -440,7 +440,8 @@ impl Collection {
         let mut log = self.writable_log()?;
         {
             let state = self.read_state()?;
-            if let Some(slot) = state.find_image(&image.image_id, image.external_image_id.as_deref())
+            if let Some(slot) =
+                state.find_image(&image.image_id, image.external_image_id.as_deref())
             {
                 let stored = self.stored_image(&state, slot)?;
                 if stored.faces_indexed == 0 || !stored.faces.is_empty() {
@@ -668,10 +669,12 @@ impl Collection {
                 });
                 kept.doc.face_records.push(record);
             }
-            let encoded = encode_image_frame(&kept, frame.faces_indexed, dim)
-                .map_err(|source| StoreError::Encode {
-                    collection: self.id.clone(),
-                    source,
+            let encoded =
+                encode_image_frame(&kept, frame.faces_indexed, dim).map_err(|source| {
+                    StoreError::Encode {
+                        collection: self.id.clone(),
+                        source,
+                    }
                 })?;
             out.write_all(&frame_header(&encoded)).map_err(io_err)?;
             out.write_all(&encoded).map_err(io_err)?;
@@ -770,12 +773,14 @@ impl Collection {
             buf.extend_from_slice(f);
         }
         let path = self.dir.join(LOG);
-        let written = log
-            .file
-            .write_all(&buf)
-            .and_then(|()| log.file.sync_data());
+        let written = log.file.write_all(&buf).and_then(|()| log.file.sync_data());
         if let Err(source) = written {
-            if log.file.set_len(start).and_then(|()| log.file.sync_data()).is_err() {
+            if log
+                .file
+                .set_len(start)
+                .and_then(|()| log.file.sync_data())
+                .is_err()
+            {
                 log.broken = true;
             }
             return Err(StoreError::Io {
@@ -880,7 +885,8 @@ impl State {
             return None;
         }
         let start = usize::try_from(image.ext_offset).ok()?;
-        self.ext_arena.get(start..start + usize::from(image.ext_len))
+        self.ext_arena
+            .get(start..start + usize::from(image.ext_len))
     }
 
     fn find_image(&self, image_id: &ImageKey, external_image_id: Option<&str>) -> Option<u32> {

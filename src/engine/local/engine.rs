@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use super::calibration::{cosine_for_similarity, similarity_from_cosine};
 use super::collections::{
-    self, Appended, Collection, FaceKey, ImageDoc, ImageKey, Manifest, MatchRow, NewFace,
-    NewImage, StoreError, StoredFace, StoredImage,
+    self, Appended, Collection, FaceKey, ImageDoc, ImageKey, Manifest, MatchRow, NewFace, NewImage,
+    StoreError, StoredFace, StoredImage,
 };
 use super::{AnalyzedFace, FaceAnalyzer};
 use crate::engine::{
@@ -18,8 +18,8 @@ use crate::engine::{
     IndexFacesResult, QualityFilter, SearchByImageResult, UnindexedFace, UnindexedReason,
 };
 use crate::model::{
-    AgeRange, BoundingBox, CollectionId, Confidence, ExternalImageId, Face, FaceAttributes,
-    FaceId, Gender, GenderValue, Image, ImageId, Pose, Quality, Similarity, Timestamp,
+    AgeRange, BoundingBox, CollectionId, Confidence, ExternalImageId, Face, FaceAttributes, FaceId,
+    Gender, GenderValue, Image, ImageId, Pose, Quality, Similarity, Timestamp,
 };
 use crate::rekognition::{index_faces_to_domain, wire};
 
@@ -185,7 +185,12 @@ impl LocalEngine {
         if let Some(c) = open.get(id) {
             return Ok(Arc::clone(c));
         }
-        if !self.root.join(id.as_str()).join(collections::MANIFEST).is_file() {
+        if !self
+            .root
+            .join(id.as_str())
+            .join(collections::MANIFEST)
+            .is_file()
+        {
             return Err(EngineError::CollectionNotFound(id.clone()));
         }
         let c = Arc::new(
@@ -209,7 +214,8 @@ impl LocalEngine {
     fn check_models(&self, c: &Collection) -> Result<(), EngineError> {
         let m = c.manifest();
         let version = self.analyzer.model_version();
-        if m.face_model_version != version || m.embedding_dim as usize != self.analyzer.embedding_dim()
+        if m.face_model_version != version
+            || m.embedding_dim as usize != self.analyzer.embedding_dim()
         {
             return Err(EngineError::InvalidParameter(format!(
                 "collection {} holds faces of face model version {} ({} dimensions); the engine runs {} \
@@ -227,15 +233,17 @@ impl LocalEngine {
     fn info(c: &Collection) -> Result<CollectionInfo, EngineError> {
         Ok(CollectionInfo {
             collection_id: c.id().clone(),
-            face_count: c
-                .face_count()
-                .map_err(backend("describe the collection"))?,
+            face_count: c.face_count().map_err(backend("describe the collection"))?,
             face_model_version: c.manifest().face_model_version.clone(),
             created_at: Timestamp::from_millis(c.manifest().created_at_ms),
         })
     }
 
-    fn matches(&self, rows: Vec<MatchRow>, threshold: Similarity) -> Result<Vec<FaceMatch>, EngineError> {
+    fn matches(
+        &self,
+        rows: Vec<MatchRow>,
+        threshold: Similarity,
+    ) -> Result<Vec<FaceMatch>, EngineError> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let similarity = similarity_from_cosine(row.score);
@@ -272,7 +280,9 @@ impl LocalEngine {
         let mut indexed: Vec<AnalyzedFace> = Vec::new();
         let mut unindexed: Vec<(AnalyzedFace, Vec<UnindexedReason>)> = Vec::new();
         for face in faces {
-            let reasons = bar.map(|b| b.reasons(&face, width, height)).unwrap_or_default();
+            let reasons = bar
+                .map(|b| b.reasons(&face, width, height))
+                .unwrap_or_default();
             if !reasons.is_empty() {
                 unindexed.push((face, reasons));
             } else if indexed.len() < max {
@@ -390,7 +400,12 @@ impl LocalEngine {
         Ok(IndexFacesResult {
             image: image_of(&stored.doc, image_key, req.external_image_id, indexed_at)?,
             faces,
-            unindexed: stored.doc.unindexed_faces.iter().map(unindexed_of).collect(),
+            unindexed: stored
+                .doc
+                .unindexed_faces
+                .iter()
+                .map(unindexed_of)
+                .collect(),
             face_model_version: c.manifest().face_model_version.clone(),
         })
     }
@@ -435,14 +450,18 @@ impl FaceEngine for LocalEngine {
     #[tracing::instrument(skip_all, fields(collection = %id))]
     fn delete_collection(&self, id: &CollectionId) -> Result<(), EngineError> {
         let mut open = self.lock_open()?;
-        if !self.root.join(id.as_str()).join(collections::MANIFEST).is_file() {
+        if !self
+            .root
+            .join(id.as_str())
+            .join(collections::MANIFEST)
+            .is_file()
+        {
             return Err(EngineError::CollectionNotFound(id.clone()));
         }
         if let Some(c) = open.remove(id) {
             c.mark_deleted().map_err(backend("delete the collection"))?;
         }
-        collections::remove_collection_dir(&self.root, id)
-            .map_err(backend("delete the collection"))
+        collections::remove_collection_dir(&self.root, id).map_err(backend("delete the collection"))
     }
 
     #[tracing::instrument(skip_all, fields(collection = %req.collection_id))]
@@ -504,7 +523,13 @@ impl FaceEngine for LocalEngine {
         let largest = analysis
             .faces
             .iter()
-            .reduce(|best, f| if f.bbox.area() > best.bbox.area() { f } else { best })
+            .reduce(|best, f| {
+                if f.bbox.area() > best.bbox.area() {
+                    f
+                } else {
+                    best
+                }
+            })
             .ok_or(EngineError::NoFaceInImage)?;
         let min = cosine_for_similarity(threshold) - COSINE_SLACK;
         let rows = c
@@ -557,9 +582,7 @@ impl FaceEngine for LocalEngine {
             .iter()
             .map(face_key)
             .collect::<Result<Vec<_>, _>>()?;
-        let deleted = c
-            .delete_faces(&keys)
-            .map_err(backend("delete the faces"))?;
+        let deleted = c.delete_faces(&keys).map_err(backend("delete the faces"))?;
         deleted.iter().map(face_id_of).collect()
     }
 }
@@ -587,11 +610,7 @@ pub fn index_faces_response(result: &IndexFacesResult) -> wire::IndexFacesRespon
                     .map(|r| wire::Reason::from_wire(r.as_str()))
                     .collect(),
             ),
-            face_detail: Some(detail_of_attributes(
-                &u.bbox,
-                u.confidence,
-                &u.attributes,
-            )),
+            face_detail: Some(detail_of_attributes(&u.bbox, u.confidence, &u.attributes)),
         })
         .collect();
     wire::IndexFacesResponse {

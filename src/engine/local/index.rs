@@ -184,7 +184,13 @@ impl VectorIndex {
 
     /// The `k` live rows with the largest inner product with `query` that is at least `min_score`,
     /// best first (ties by slot), leaving out `exclude`. The query should be unit length.
-    pub fn search(&self, query: &[f32], k: usize, min_score: f32, exclude: Option<u32>) -> Vec<Hit> {
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        min_score: f32,
+        exclude: Option<u32>,
+    ) -> Vec<Hit> {
         if k == 0 || query.len() != self.dim || self.rows == 0 {
             return Vec::new();
         }
@@ -204,7 +210,8 @@ impl VectorIndex {
                         scope.spawn(move || self.scan(query, start, end, k, min_score, exclude))
                     })
                     .collect();
-                let mut parts = vec![self.scan(query, 0, per.min(self.rows), k, min_score, exclude)];
+                let mut parts =
+                    vec![self.scan(query, 0, per.min(self.rows), k, min_score, exclude)];
                 for h in handles {
                     match h.join() {
                         Ok(part) => parts.push(part),
@@ -416,7 +423,11 @@ mod tests {
             }
             for q in &queries {
                 for (k, min) in [(1, -1.0), (10, -1.0), (10, 0.3), (2000, 0.0)] {
-                    let got: Vec<u32> = index.search(q, k, min, None).iter().map(|h| h.slot).collect();
+                    let got: Vec<u32> = index
+                        .search(q, k, min, None)
+                        .iter()
+                        .map(|h| h.slot)
+                        .collect();
                     assert_eq!(got, brute_force(&base, q, k, min, &[]), "k={k} min={min}");
                 }
             }
@@ -432,7 +443,11 @@ mod tests {
             index.push(v).unwrap();
         }
         let q = &vectors(1, 8, 4)[0];
-        let got: Vec<u32> = index.search(q, 25, 0.5, None).iter().map(|h| h.slot).collect();
+        let got: Vec<u32> = index
+            .search(q, 25, 0.5, None)
+            .iter()
+            .map(|h| h.slot)
+            .collect();
         assert_eq!(got, brute_force(&base, q, 25, 0.5, &[]));
         assert_eq!(got.len(), 25);
     }
@@ -480,7 +495,11 @@ mod tests {
         assert!(!index.remove(1000), "no such slot");
         assert_eq!(index.live(), 200);
         let q = &base[1];
-        let got: Vec<u32> = index.search(q, 300, -1.0, Some(1)).iter().map(|h| h.slot).collect();
+        let got: Vec<u32> = index
+            .search(q, 300, -1.0, Some(1))
+            .iter()
+            .map(|h| h.slot)
+            .collect();
         let mut expected_dead = dead.clone();
         expected_dead.push(1);
         assert_eq!(got, brute_force(&base, q, 300, -1.0, &expected_dead));
@@ -504,7 +523,10 @@ mod tests {
         assert_eq!(remap[2], Some(1));
         for (old, new) in remap.iter().enumerate() {
             if let Some(new) = new {
-                assert_eq!(index.get(*new), Some(base_normalised(&base[old]).as_slice()));
+                assert_eq!(
+                    index.get(*new),
+                    Some(base_normalised(&base[old]).as_slice())
+                );
             }
         }
     }
