@@ -319,7 +319,7 @@ impl LocalEngine {
         }
         let raw_records = records
             .iter()
-            .map(|r| serde_json::value::to_raw_value(r))
+            .map(serde_json::value::to_raw_value)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EngineError::Backend {
                 operation: "encode a face record",
