@@ -112,6 +112,9 @@ pub enum Command {
     Stats,
     /// Benchmarks on generated data: rule evaluation, store ingest, clustering.
     Bench(crate::bench::BenchArgs),
+    /// Local engine search figures on generated vectors: latency at 100k and 1M faces, memory and
+    /// disk per face.
+    BenchSearch(crate::engine::local::bench_search::BenchSearchArgs),
 }
 
 /// Arguments of `ingest-rekognition`.
@@ -186,6 +189,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             write!(out, "{}", rules.to_toml())?;
         }
         Command::Bench(args) => crate::bench::run(&args, &mut out)?,
+        Command::BenchSearch(args) => crate::engine::local::bench_search::run(&args, &mut out)?,
         Command::IngestRekognition(args) => return ingest(&settings, args, &mut out),
         Command::Matches { verdict, json } => {
             let app = open_existing(&settings)?;

@@ -868,6 +868,54 @@ impl Collection {
     }
 }
 
+/// A collection's in-memory state built from records without a log: exactly what [`Collection`]
+/// holds after replaying its log. The search benchmark builds one to measure memory and latency at
+/// sizes whose logs would take minutes to write.
+#[derive(Debug)]
+pub struct MemoryCollection {
+    state: State,
+    dir: PathBuf,
+}
+
+impl MemoryCollection {
+    /// An empty collection of `dim`-dimensional embeddings searched on `threads` threads.
+    pub fn new(dim: usize, threads: usize) -> Self {
+        Self {
+            state: State::new(dim, threads),
+            dir: PathBuf::from("(memory)"),
+        }
+    }
+
+    /// Adds an image's record as replay would.
+    pub fn add(&mut self, image: &NewImage) -> Result<(), StoreError> {
+        let faces_indexed = u16::try_from(image.faces.len()).unwrap_or(u16::MAX);
+        let payload =
+            encode_image_frame(image, faces_indexed, self.state.index.dim()).map_err(|source| {
+                StoreError::Encode {
+                    collection: CollectionId::parse("memory").unwrap_or_else(|_| unreachable!()),
+                    source,
+                }
+            })?;
+        self.state.apply_frame(&payload, 0, &self.dir)
+    }
+
+    /// How many faces it holds.
+    pub fn face_count(&self) -> usize {
+        self.state.by_id.len()
+    }
+
+    /// The best `k` faces for a unit-length query with a score of at least `min_score`.
+    pub fn search_vector(&self, query: &[f32], k: usize, min_score: f32) -> Vec<MatchRow> {
+        let hits = self.state.index.search(query, k, min_score, None);
+        self.state.rows(&hits)
+    }
+
+    /// Uses `threads` threads per search.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.state.index.set_threads(threads);
+    }
+}
+
 impl State {
     fn new(dim: usize, threads: usize) -> Self {
         Self {

@@ -298,19 +298,14 @@ impl LocalEngine {
         let mut new_faces = Vec::with_capacity(indexed.len());
         for (i, face) in indexed.into_iter().enumerate() {
             let id = *uuid::Uuid::new_v4().as_bytes();
-            let record = wire::FaceRecord {
-                face: Some(wire::Face {
-                    face_id: Some(uuid::Uuid::from_bytes(id).hyphenated().to_string()),
-                    bounding_box: Some(wire_box(&face.bbox)),
-                    image_id: Some(image_hex.clone()),
-                    external_image_id: ext.clone(),
-                    confidence: Some(round(face.confidence.get(), 6)),
-                    index_faces_model_version: Some(version.clone()),
-                    user_id: None,
-                }),
-                face_detail: Some(face_detail(&face, width, height)),
-            };
-            records.push(record);
+            records.push(face_record(
+                &id,
+                &image_hex,
+                ext.as_deref(),
+                &face,
+                (width, height),
+                &version,
+            ));
             new_faces.push(NewFace {
                 id,
                 largest: i == 0,
@@ -746,6 +741,30 @@ fn wire_box(b: &BoundingBox) -> wire::BoundingBox {
         height: Some(ratio(b.height)),
         left: Some(ratio(b.left)),
         top: Some(ratio(b.top)),
+    }
+}
+
+/// The IndexFaces `FaceRecord` of an analysed face, as Rekognition would write it: values rounded
+/// so that they read back bit for bit, landmarks as ratios of the image size.
+pub(crate) fn face_record(
+    id: &FaceKey,
+    image_hex: &str,
+    external_image_id: Option<&str>,
+    face: &AnalyzedFace,
+    (width, height): (u32, u32),
+    version: &str,
+) -> wire::FaceRecord {
+    wire::FaceRecord {
+        face: Some(wire::Face {
+            face_id: Some(uuid::Uuid::from_bytes(*id).hyphenated().to_string()),
+            bounding_box: Some(wire_box(&face.bbox)),
+            image_id: Some(image_hex.to_owned()),
+            external_image_id: external_image_id.map(str::to_owned),
+            confidence: Some(round(face.confidence.get(), 6)),
+            index_faces_model_version: Some(version.to_owned()),
+            user_id: None,
+        }),
+        face_detail: Some(face_detail(face, width, height)),
     }
 }
 
