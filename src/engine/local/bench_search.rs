@@ -147,6 +147,7 @@ fn measure_size(
     }
     let build = started.elapsed();
     let rss_after = rss_bytes()?;
+    let huge = huge_page_bytes();
     let per_face = (rss_after.saturating_sub(rss_before)) as f64 / n.max(1) as f64;
 
     let min_cos = calibration::cosine_for_similarity(threshold);
@@ -176,7 +177,7 @@ fn measure_size(
     let (thresh, topk, single) = (thresh.sorted(), topk.sorted(), single.sorted());
     writeln!(
         out,
-        "{:>9}  {:>11.3} ms  {:>11.3} ms  {:>11.3} ms  {:>8.3} ms  {:>8.0} B  {:>8.1} s   CPU per search {:.2} / {:.2} / {:.2} ms; {} faces, {} hits over the threshold (at most k per search)",
+        "{:>9}  {:>11.3} ms  {:>11.3} ms  {:>11.3} ms  {:>8.3} ms  {:>8.0} B  {:>8.1} s   CPU per search {:.2} / {:.2} / {:.2} ms; {} faces, {} hits over the threshold (at most k per search); {} MiB in huge pages",
         n,
         ms(median(&thresh)),
         ms(median(&topk)),
@@ -188,7 +189,8 @@ fn measure_size(
         ms(topk_cpu),
         ms(single_cpu),
         coll.face_count(),
-        hits_found
+        hits_found,
+        huge / (1024 * 1024)
     )?;
     out.flush()?;
     Ok(())
@@ -508,4 +510,15 @@ fn rss_bytes() -> Result<u64> {
         .parse()
         .context("VmRSS is not a number")?;
     Ok(kb * 1024)
+}
+
+/// Anonymous memory backed by transparent huge pages (0 where the kernel does not say).
+fn huge_page_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }
