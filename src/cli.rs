@@ -117,6 +117,9 @@ pub enum Command {
     /// Make or hash API keys for the config file.
     #[command(subcommand)]
     ApiKey(crate::api::ApiKeyCommand),
+    /// Local engine search figures on generated vectors: latency at 100k and 1M faces, memory and
+    /// disk per face.
+    BenchSearch(crate::engine::local::bench_search::BenchSearchArgs),
 }
 
 /// Arguments of `ingest-rekognition`.
@@ -193,6 +196,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Bench(args) => crate::bench::run(&args, &mut out)?,
         Command::Serve(args) => return crate::api::serve_command(&settings, &args),
         Command::ApiKey(cmd) => crate::api::api_key_command(&cmd, &mut out)?,
+        Command::BenchSearch(args) => crate::engine::local::bench_search::run(&args, &mut out)?,
         Command::IngestRekognition(args) => return ingest(&settings, args, &mut out),
         Command::Matches { verdict, json } => {
             let app = open_existing(&settings)?;

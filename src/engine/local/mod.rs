@@ -5,7 +5,15 @@
 //! embeddings and attributes (the models), and the collection store indexes and searches those
 //! embeddings with Rekognition's semantics.
 
+pub mod bench_search;
 pub mod calibration;
+pub mod collections;
+mod engine;
+pub mod index;
+#[cfg(test)]
+mod tests;
+
+pub use engine::{index_faces_response, LocalEngine, QualityBar};
 
 use crate::model::{BoundingBox, Confidence, FaceAttributes, ImageId};
 
