@@ -21,25 +21,29 @@ pub struct ReasonJson<'a> {
 
 impl<'a> From<&'a Reason> for ReasonJson<'a> {
     fn from(r: &'a Reason) -> Self {
-        let evidence = r
-            .evidence
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Evidence::Number(n) => {
-                        serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
-                    }
-                    Evidence::Text(t) => Value::String(t.clone()),
-                };
-                (k.to_string(), v)
-            })
-            .collect();
         Self {
             code: r.code.as_str(),
             message: &r.message,
-            evidence,
+            evidence: evidence_json(r),
         }
     }
+}
+
+/// A reason's evidence as a JSON object: numbers as numbers (null if not finite), names as strings.
+/// The CLI's JSON lines and the REST API share it, so both spell evidence alike.
+pub fn evidence_json(r: &Reason) -> Map<String, Value> {
+    r.evidence
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Evidence::Number(n) => {
+                    serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+                }
+                Evidence::Text(t) => Value::String(t.clone()),
+            };
+            (k.to_string(), v)
+        })
+        .collect()
 }
 
 /// One match as a JSON line.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::model::{Evidence, Judgement, Reason};
+use crate::model::{Judgement, Reason};
 use crate::service::{ClusterView, MatchView, VerdictChange};
 use crate::store::FaceRecord;
 
@@ -24,23 +24,10 @@ pub struct ReasonOut {
 
 impl From<&Reason> for ReasonOut {
     fn from(r: &Reason) -> Self {
-        let evidence = r
-            .evidence
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Evidence::Number(n) => {
-                        serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
-                    }
-                    Evidence::Text(t) => Value::String(t.clone()),
-                };
-                (k.to_string(), v)
-            })
-            .collect();
         Self {
             code: r.code.as_str(),
             message: r.message.clone(),
-            evidence,
+            evidence: crate::report::evidence_json(r),
         }
     }
 }
