@@ -64,6 +64,7 @@ struct SettingsFile {
     data_dir: Option<PathBuf>,
     rules: Option<PathBuf>,
     collection_id: Option<String>,
+    models_dir: Option<PathBuf>,
 }
 
 /// The effective settings.
@@ -75,6 +76,8 @@ pub struct Settings {
     pub rules_file: Option<PathBuf>,
     /// The collection that saved responses and new images go to by default.
     pub collection_id: CollectionId,
+    /// Where the local engine's models (and the sample photos) are cached; never inside the repository.
+    pub models_dir: PathBuf,
 }
 
 /// What the command line says, each `None` when not given.
@@ -86,6 +89,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--rules`.
     pub rules: Option<PathBuf>,
+    /// `--models-dir`.
+    pub models_dir: Option<PathBuf>,
 }
 
 /// The default collection id, the proof of concept's.
@@ -134,10 +139,17 @@ impl Settings {
                 name: "collection_id",
                 message: e.to_string(),
             })?;
+        let models_dir = overrides
+            .models_dir
+            .clone()
+            .or_else(|| env("FACEGRAPH_MODELS_DIR").map(PathBuf::from))
+            .or(file.models_dir)
+            .unwrap_or_else(|| default_models_dir(&env));
         Ok(Self {
             data_dir,
             rules_file,
             collection_id,
+            models_dir,
         })
     }
 
@@ -152,6 +164,18 @@ impl Settings {
     /// The embedded store's file.
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("facegraph.sqlite3")
+    }
+}
+
+/// The default model cache: `$XDG_CACHE_HOME/facegraph`, else `$HOME/.cache/facegraph`, else a
+/// directory under the system's temporary directory.
+pub fn default_models_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(xdg) = env("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("facegraph");
+    }
+    match env("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".cache").join("facegraph"),
+        None => std::env::temp_dir().join("facegraph-cache"),
     }
 }
 
@@ -196,6 +220,26 @@ mod tests {
         assert_eq!(
             Settings::load_with_env(&o, env).unwrap().data_dir,
             PathBuf::from("/from/cli")
+        );
+    }
+
+    #[test]
+    fn models_dir_defaults_to_the_user_cache() {
+        let o = Overrides::default();
+        let env = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().models_dir,
+            PathBuf::from("/home/u/.cache/facegraph")
+        );
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/u".to_owned()),
+            "XDG_CACHE_HOME" => Some("/xdg".to_owned()),
+            "FACEGRAPH_MODELS_DIR" => Some("/models".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().models_dir,
+            PathBuf::from("/models")
         );
     }
 

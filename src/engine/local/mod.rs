@@ -5,7 +5,19 @@
 //! embeddings and attributes (the models), and the collection store indexes and searches those
 //! embeddings with Rekognition's semantics.
 
+pub mod align;
+pub mod analyzer;
+pub mod attributes;
+pub mod bench;
 pub mod calibration;
+pub mod detect;
+pub mod eval;
+pub mod image;
+pub mod models;
+pub mod onnx;
+
+pub use analyzer::LocalAnalyzer;
+pub use image::ImageLimits;
 
 use crate::model::{BoundingBox, Confidence, FaceAttributes, ImageId};
 
