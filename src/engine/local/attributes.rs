@@ -99,7 +99,8 @@ impl Manifest {
     }
 
     /// Age range from the age network's class distribution: the 10th to the 90th percentile of the
-    /// distribution over the class ages, widened to include the rounded expectation.
+    /// distribution over the class ages, widened to reach [`MIN_AGE_HALF_WIDTH`] years either side of
+    /// the expected age.
     pub fn age(&self, p: &[f32]) -> Option<AgeRange> {
         let w = &self.models.age.age_weights;
         if p.len() != w.len() {
@@ -120,11 +121,21 @@ impl Manifest {
             }
             w[w.len() - 1]
         };
-        let low = quantile(0.1).min(expectation).floor().max(0.0) as u32;
-        let high = quantile(0.9).max(expectation).ceil().max(0.0) as u32;
+        let low = quantile(0.1)
+            .min(expectation - MIN_AGE_HALF_WIDTH)
+            .floor()
+            .max(0.0) as u32;
+        let high = quantile(0.9)
+            .max(expectation + MIN_AGE_HALF_WIDTH)
+            .ceil()
+            .max(0.0) as u32;
         Some(AgeRange::new(low, high))
     }
 }
+
+/// The age range reaches at least this many years either side of the expected age: the network's
+/// distribution is often narrower than its real error (a mean absolute error of several years).
+pub const MIN_AGE_HALF_WIDTH: f32 = 5.0;
 
 fn nchw(chip: &RgbImage, n: &Normalization) -> Vec<f32> {
     let (w, h) = (chip.width() as usize, chip.height() as usize);

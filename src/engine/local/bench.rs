@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use super::analyzer::LocalAnalyzer;
 use super::image::{decode, ImageLimits};
-use super::FaceAnalyzer;
 
 /// Arguments of `bench-engine`.
 #[derive(Debug, Args)]
@@ -144,7 +143,7 @@ fn to_json(
             file: name,
             width: 0,
             height: 0,
-            error: Some(e.to_string()),
+            error: Some(format!("{:#}", anyhow::Error::from(e))),
             faces: vec![],
         },
         Ok(a) => {

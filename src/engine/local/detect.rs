@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use image::RgbImage;
 use tract_onnx::pb::ModelProto;
+use anyhow::{anyhow as format_err, ensure};
 use tract_onnx::prelude::*;
 
 use super::onnx::{self, Plan};
@@ -155,6 +156,10 @@ fn decode(
             "YuNet output sizes do not match the input at stride {stride}"
         );
         let s = stride as f32;
+        if std::env::var_os("FG_DEBUG").is_some() {
+            let m = (0..n).map(|i| (cls[i] * obj[i]).sqrt()).fold(0f32, f32::max);
+            eprintln!("stride {stride}: {rows}x{cols} max score {m} shapes {:?} {:?} {:?} {:?}", outputs[i].0, outputs[i+3].0, outputs[i+6].0, outputs[i+9].0);
+        }
         for r in 0..rows {
             for c in 0..cols {
                 let idx = r * cols + c;

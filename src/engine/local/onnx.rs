@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tract_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
+use anyhow::{anyhow as format_err, ensure, Context};
 use tract_onnx::prelude::*;
 
 /// A model ready to run, shared between threads.
@@ -89,7 +90,18 @@ pub fn fold_dequantize(proto: &mut ModelProto) -> TractResult<usize> {
         .chain(graph.output.iter().map(|o| o.name.as_str()))
         .collect::<std::collections::HashSet<_>>();
     let used: std::collections::HashSet<String> = used.into_iter().map(str::to_owned).collect();
+    let dropped: std::collections::HashSet<String> = graph
+        .initializer
+        .iter()
+        .filter(|t| !used.contains(&t.name))
+        .map(|t| t.name.clone())
+        .collect();
     graph.initializer.retain(|t| used.contains(&t.name));
+    // Older files also list initializers as graph inputs, and the quantiser left the inputs of the
+    // original float weights declared though nothing reads them: neither must become a model input.
+    graph
+        .input
+        .retain(|i| !dropped.contains(&i.name) && used.contains(&i.name));
     Ok(count)
 }
 
