@@ -96,7 +96,7 @@ def main():
     ap.add_argument("--facegraph-json", required=True)
     ap.add_argument("--labels")
     ap.add_argument("--passes", type=int, default=3)
-    ap.add_argument("--score-threshold", type=float, default=0.6)
+    ap.add_argument("--score-threshold", type=float, default=0.8)
     ap.add_argument("--max-side", type=int, default=640)
     args = ap.parse_args()
 

@@ -96,7 +96,9 @@ pub fn invert(m: &Affine) -> Affine {
 /// Cuts a `size` x `size` chip out of `img` through `to_chip` (image to chip coordinates), sampling
 /// bilinearly with black outside the image like OpenCV's `warpAffine`. With `antialias`, each chip
 /// pixel averages a grid of samples over its footprint in the image when the chip is much smaller
-/// than the face, as dlib's chip extraction does with its image pyramid.
+/// than the face, as dlib's chip extraction does with its image pyramid, and the image's edge is
+/// repeated outside it: the age and gender networks saw faces inside whole photos, and a face that
+/// fills its frame (a tight crop) would otherwise sit in a black border they never saw.
 pub fn warp(img: &RgbImage, to_chip: &Affine, size: u32, antialias: bool) -> RgbImage {
     let m = invert(to_chip);
     let footprint = (m[0][0] * m[1][1] - m[0][1] * m[1][0]).abs().sqrt();
@@ -116,7 +118,7 @@ pub fn warp(img: &RgbImage, to_chip: &Affine, size: u32, antialias: bool) -> Rgb
                     let cy = f64::from(y) + (f64::from(j) + 0.5) * inv_n - 0.5;
                     let sx = m[0][0] * cx + m[0][1] * cy + m[0][2];
                     let sy = m[1][0] * cx + m[1][1] * cy + m[1][2];
-                    let p = bilinear(img, sx, sy);
+                    let p = bilinear(img, sx, sy, antialias);
                     for c in 0..3 {
                         acc[c] += p[c];
                     }
@@ -133,14 +135,17 @@ pub fn warp(img: &RgbImage, to_chip: &Affine, size: u32, antialias: bool) -> Rgb
     out
 }
 
-fn bilinear(img: &RgbImage, x: f64, y: f64) -> [f64; 3] {
+fn bilinear(img: &RgbImage, x: f64, y: f64, replicate: bool) -> [f64; 3] {
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
     let x0 = x.floor();
     let y0 = y.floor();
     let (fx, fy) = (x - x0, y - y0);
     let (x0, y0) = (x0 as i64, y0 as i64);
     let px = |xi: i64, yi: i64| -> [f64; 3] {
-        if xi < 0 || yi < 0 || xi >= w || yi >= h {
+        if replicate {
+            let (xi, yi) = (xi.clamp(0, w - 1), yi.clamp(0, h - 1));
+            img.get_pixel(xi as u32, yi as u32).0.map(f64::from)
+        } else if xi < 0 || yi < 0 || xi >= w || yi >= h {
             [0.0; 3]
         } else {
             img.get_pixel(xi as u32, yi as u32).0.map(f64::from)

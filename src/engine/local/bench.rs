@@ -26,7 +26,7 @@ pub struct BenchEngineArgs {
     #[arg(long, default_value_t = 3)]
     pub passes: usize,
     /// Detection score threshold, 0-1.
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.8)]
     pub score_threshold: f32,
 }
 
