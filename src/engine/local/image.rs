@@ -46,6 +46,11 @@ pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, ImageError>
             found: format!("{format:?}").to_uppercase(),
         });
     }
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Decode(
+            "the JPEG data ends before its end-of-image marker (truncated)".into(),
+        ));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     // The largest buffer decoding needs: 16-bit RGBA at the pixel limit, plus the 8-bit copy.
@@ -73,6 +78,49 @@ pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, ImageError>
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),
     })
+}
+
+/// Whether a JPEG's marker segments and entropy-coded data run up to an end-of-image marker. The
+/// decoder fills a truncated file's missing rows with grey without an error; a face engine must not
+/// index such half images.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    while i + 1 < b.len() {
+        if b[i] != 0xff {
+            return false;
+        }
+        let marker = b[i + 1];
+        match marker {
+            0xd9 => return true,
+            0xff => {
+                i += 1; // fill byte
+                continue;
+            }
+            0x01 | 0xd0..=0xd7 => {
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        let Some(len) = b.get(i + 2..i + 4).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            return false;
+        };
+        i += 2 + len;
+        if marker == 0xda {
+            // Entropy-coded data: the next marker is an 0xFF not followed by a stuffed 0x00 or a
+            // restart marker.
+            loop {
+                match (b.get(i), b.get(i + 1)) {
+                    (Some(0xff), Some(0x00 | 0xd0..=0xd7)) => i += 2,
+                    (Some(0xff), Some(_)) => break,
+                    (Some(_), _) => i += 1,
+                    (None, _) => return false,
+                }
+            }
+        }
+    }
+    false
 }
 
 fn decode_error(e: image::ImageError) -> ImageError {
@@ -135,6 +183,15 @@ mod tests {
         assert!(matches!(
             decode(b"GIF89a\x01\x00\x01\x00", limits),
             Err(ImageError::UnsupportedFormat { .. })
+        ));
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageLuma8(image::GrayImage::from_pixel(40, 40, image::Luma([9])))
+            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        assert!(decode(&jpeg, ImageLimits::default()).is_ok());
+        assert!(matches!(
+            decode(&jpeg[..jpeg.len() - 3], ImageLimits::default()),
+            Err(ImageError::Decode(_))
         ));
         let mut truncated = png(5, 5);
         truncated.truncate(truncated.len() / 2);
