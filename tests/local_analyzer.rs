@@ -51,7 +51,12 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 fn each_portrait_has_one_face_with_a_unit_embedding_and_a_male_gender() {
     for name in ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"] {
         let a = analyze(name);
-        assert_eq!(a.faces.len(), 1, "{name}: {:?}", a.faces.iter().map(|f| f.bbox).collect::<Vec<_>>());
+        assert_eq!(
+            a.faces.len(),
+            1,
+            "{name}: {:?}",
+            a.faces.iter().map(|f| f.bbox).collect::<Vec<_>>()
+        );
         let face = &a.faces[0];
         assert_eq!(face.embedding.len(), analyzer().embedding_dim());
         let norm = face.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -164,7 +169,10 @@ fn exif_orientation_is_applied_before_detection() {
     let rotated = analyzer()
         .analyze(&rotated_with_exif(&jpeg))
         .expect("rotated");
-    assert_eq!((rotated.width, rotated.height), (upright.width, upright.height));
+    assert_eq!(
+        (rotated.width, rotated.height),
+        (upright.width, upright.height)
+    );
     assert_eq!(rotated.faces.len(), 1);
     let c = cosine(&rotated.faces[0].embedding, &upright.faces[0].embedding);
     assert!(c > 0.95, "cosine {c}");
@@ -181,6 +189,12 @@ fn a_batch_is_analysed_in_order_on_all_cores() {
         Err(EngineError::InvalidImage(ImageError::Empty))
     ));
     let biden = results[0].as_ref().expect("biden");
-    assert_eq!(biden.faces[0].embedding, analyze("biden.jpg").faces[0].embedding);
-    assert_eq!(analyzer().model_version(), "yunet-2023mar+sface-2021dec+dlib-age-gender-v1");
+    assert_eq!(
+        biden.faces[0].embedding,
+        analyze("biden.jpg").faces[0].embedding
+    );
+    assert_eq!(
+        analyzer().model_version(),
+        "yunet-2023mar+sface-2021dec+dlib-age-gender-v1"
+    );
 }

@@ -151,7 +151,12 @@ fn bilinear(img: &RgbImage, x: f64, y: f64, replicate: bool) -> [f64; 3] {
             img.get_pixel(xi as u32, yi as u32).0.map(f64::from)
         }
     };
-    let (a, b, c, d) = (px(x0, y0), px(x0 + 1, y0), px(x0, y0 + 1), px(x0 + 1, y0 + 1));
+    let (a, b, c, d) = (
+        px(x0, y0),
+        px(x0 + 1, y0),
+        px(x0, y0 + 1),
+        px(x0 + 1, y0 + 1),
+    );
     let mut out = [0.0; 3];
     for k in 0..3 {
         let top = a[k] + (b[k] - a[k]) * fx;
@@ -183,7 +188,10 @@ mod tests {
         assert!((m[1][0] - s * a.sin()).abs() < 1e-9);
         assert!((m[0][2] - tx).abs() < 1e-9 && (m[1][2] - ty).abs() < 1e-9);
         let back = invert(&m);
-        let p = (back[0][0] * dst[0].0 + back[0][1] * dst[0].1 + back[0][2], 0.0);
+        let p = (
+            back[0][0] * dst[0].0 + back[0][1] * dst[0].1 + back[0][2],
+            0.0,
+        );
         assert!((p.0 - src[0].0).abs() < 1e-9);
     }
 

@@ -134,7 +134,11 @@ impl LocalAnalyzer {
     }
 
     /// The SFace embedding (L2-normalised) of the face with these landmarks.
-    pub fn embed(&self, img: &RgbImage, landmarks: &[(f32, f32); 5]) -> Result<Vec<f32>, EngineError> {
+    pub fn embed(
+        &self,
+        img: &RgbImage,
+        landmarks: &[(f32, f32); 5],
+    ) -> Result<Vec<f32>, EngineError> {
         let aligned = self.align_arcface(img, landmarks);
         self.embed_aligned(&aligned)
     }
@@ -156,7 +160,7 @@ impl LocalAnalyzer {
         }
         let out = run1(&self.inner.recognizer, &[1, 3, 112, 112], &data, "SFace")?;
         let norm = out.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if !(norm > 0.0) || !norm.is_finite() {
+        if !norm.is_finite() || norm <= 0.0 {
             return Err(EngineError::Backend {
                 operation: "SFace",
                 source: "the embedding is zero or not finite".into(),
@@ -179,13 +183,28 @@ impl LocalAnalyzer {
         // Gender is the mean of the chip's and its mirror image's probabilities: a cheap test-time
         // augmentation that steadies the small 32x32 classifier on hard faces.
         let gchip = chip(gs);
-        let mut gp = run1(&self.inner.gender, &[1, 3, gs, gs], &m.gender_input(&gchip), "gender")?;
+        let mut gp = run1(
+            &self.inner.gender,
+            &[1, 3, gs, gs],
+            &m.gender_input(&gchip),
+            "gender",
+        )?;
         let mirrored = image::imageops::flip_horizontal(&gchip);
-        let gq = run1(&self.inner.gender, &[1, 3, gs, gs], &m.gender_input(&mirrored), "gender")?;
+        let gq = run1(
+            &self.inner.gender,
+            &[1, 3, gs, gs],
+            &m.gender_input(&mirrored),
+            "gender",
+        )?;
         for (p, q) in gp.iter_mut().zip(&gq) {
             *p = (*p + q) / 2.0;
         }
-        let ap = run1(&self.inner.age, &[1, 3, ags, ags], &m.age_input(&chip(ags)), "age")?;
+        let ap = run1(
+            &self.inner.age,
+            &[1, 3, ags, ags],
+            &m.age_input(&chip(ags)),
+            "age",
+        )?;
         let (w, h) = (img.width() as f32, img.height() as f32);
         Ok(AnalyzedFace {
             bbox: BoundingBox {
@@ -194,11 +213,12 @@ impl LocalAnalyzer {
                 width: d.bbox[2] / w,
                 height: d.bbox[3] / h,
             },
-            confidence: Confidence::new((f64::from(d.score) * 100.0).clamp(0.0, 100.0))
-                .map_err(|e| EngineError::Backend {
+            confidence: Confidence::new((f64::from(d.score) * 100.0).clamp(0.0, 100.0)).map_err(
+                |e| EngineError::Backend {
                     operation: "face detection",
                     source: e.into(),
-                })?,
+                },
+            )?,
             landmarks: d.landmarks,
             embedding,
             attributes: FaceAttributes {
@@ -249,7 +269,12 @@ impl LocalAnalyzer {
     }
 }
 
-fn run1(plan: &Plan, shape: &[usize], data: &[f32], what: &'static str) -> Result<Vec<f32>, EngineError> {
+fn run1(
+    plan: &Plan,
+    shape: &[usize],
+    data: &[f32],
+    what: &'static str,
+) -> Result<Vec<f32>, EngineError> {
     let tensor = Tensor::from_shape(shape, data).map_err(backend(what))?;
     let mut out = onnx::run(plan, tensor).map_err(backend(what))?;
     if out.is_empty() {

@@ -68,7 +68,10 @@ impl Manifest {
     /// Checks what the code relies on.
     pub fn check(&self) -> Result<(), String> {
         if self.models.gender.labels != ["female", "male"] {
-            return Err(format!("unexpected gender labels {:?}", self.models.gender.labels));
+            return Err(format!(
+                "unexpected gender labels {:?}",
+                self.models.gender.labels
+            ));
         }
         if self.models.age.age_weights.is_empty() {
             return Err("no age weights".into());
@@ -107,7 +110,7 @@ impl Manifest {
             return None;
         }
         let total: f32 = p.iter().sum();
-        if !(total > 0.0) {
+        if !total.is_finite() || total <= 0.0 {
             return None;
         }
         let expectation: f32 = p.iter().zip(w).map(|(p, w)| p * w).sum::<f32>() / total;
@@ -167,7 +170,11 @@ pub fn quality(img: &RgbImage, bbox: [f32; 4], aligned: &RgbImage) -> Quality {
             n += 1;
         }
     }
-    let brightness = if n > 0 { sum / n as f64 / 255.0 * 100.0 } else { 0.0 };
+    let brightness = if n > 0 {
+        sum / n as f64 / 255.0 * 100.0
+    } else {
+        0.0
+    };
     let v = laplacian_variance(aligned);
     let sharpness = 100.0 * v / (v + SHARPNESS_HALF);
     Quality {
@@ -251,7 +258,10 @@ mod tests {
     fn a_frontal_template_has_no_pose_and_a_tilted_one_has_roll() {
         let t = super::super::align::ARCFACE_112.map(|(x, y)| (x as f32, y as f32));
         let p = pose(&t);
-        assert!(p.yaw.abs() < 3.0 && p.pitch.abs() < 3.0 && p.roll.abs() < 1.0, "{p:?}");
+        assert!(
+            p.yaw.abs() < 3.0 && p.pitch.abs() < 3.0 && p.roll.abs() < 1.0,
+            "{p:?}"
+        );
         let a = 20f32.to_radians();
         let tilted = t.map(|(x, y)| (a.cos() * x - a.sin() * y, a.sin() * x + a.cos() * y));
         let p = pose(&tilted);

@@ -83,7 +83,11 @@ pub fn run(models_dir: &Path, args: &BenchEngineArgs, out: &mut impl Write) -> R
     let t = Instant::now();
     let analyzer = LocalAnalyzer::load(models_dir, ImageLimits::default())?
         .with_score_threshold(args.score_threshold);
-    writeln!(out, "models loaded in {:.0} ms", t.elapsed().as_secs_f64() * 1e3)?;
+    writeln!(
+        out,
+        "models loaded in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    )?;
     let files = photo_files(&args.photos)?;
     let bytes: Vec<Vec<u8>> = files
         .iter()
@@ -120,7 +124,8 @@ pub fn run(models_dir: &Path, args: &BenchEngineArgs, out: &mut impl Write) -> R
                     .map(|(f, r)| to_json(&args.photos, f, r))
                     .collect();
                 let text = serde_json::to_string(&images)?;
-                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 writeln!(out, "faces written to {}", path.display())?;
             }
         }

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
+use anyhow::{anyhow as format_err, ensure};
 use image::RgbImage;
 use tract_onnx::pb::ModelProto;
-use anyhow::{anyhow as format_err, ensure};
 use tract_onnx::prelude::*;
 
 use super::onnx::{self, Plan};
@@ -127,7 +127,12 @@ impl Detector {
         let sx = w as f32 / iw as f32;
         let sy = h as f32 / ih as f32;
         for f in &mut faces {
-            f.bbox = [f.bbox[0] * sx, f.bbox[1] * sy, f.bbox[2] * sx, f.bbox[3] * sy];
+            f.bbox = [
+                f.bbox[0] * sx,
+                f.bbox[1] * sy,
+                f.bbox[2] * sx,
+                f.bbox[3] * sy,
+            ];
             for p in &mut f.landmarks {
                 *p = (p.0 * sx, p.1 * sy);
             }

