@@ -9,7 +9,7 @@ figure includes decoding), the cosine between facegraph's and OpenCV's embedding
 impostor cosine distributions that docs/local-engine.md's calibration comes from.
 
 Run it in a virtual environment with the versions it was checked with:
-    python3 -m venv /tmp/cv && /tmp/cv/bin/pip install opencv-python-headless==4.14.0.88 numpy==2.3.5
+    python3 -m venv /tmp/cv && /tmp/cv/bin/pip install opencv-python-headless==4.14.0.94 numpy==2.4.6
 scripts/compare-opencv runs facegraph and this script in one go.
 """
 
