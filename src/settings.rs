@@ -68,6 +68,7 @@ struct SettingsFile {
     listen: Option<String>,
     #[serde(default)]
     api_keys: Vec<ApiKeySetting>,
+    models_dir: Option<PathBuf>,
 }
 
 /// An API key as the config file holds it: the holder's name, the roles, and the SHA-256 of the key
@@ -98,6 +99,8 @@ pub struct Settings {
     pub api_keys: Vec<ApiKeySetting>,
     /// API keys from `FACEGRAPH_API_KEYS` (`NAME:ROLES:KEY,...`), still secret.
     pub api_keys_env: Option<SecretString>,
+    /// Where the local engine's models (and the sample photos) are cached; never inside the repository.
+    pub models_dir: PathBuf,
 }
 
 /// What the command line says, each `None` when not given.
@@ -109,6 +112,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--rules`.
     pub rules: Option<PathBuf>,
+    /// `--models-dir`.
+    pub models_dir: Option<PathBuf>,
 }
 
 /// The default collection id, the proof of concept's.
@@ -159,6 +164,12 @@ impl Settings {
             })?;
         let listen = env("FACEGRAPH_LISTEN").or(file.listen);
         let api_keys_env = env("FACEGRAPH_API_KEYS").map(SecretString::from);
+        let models_dir = overrides
+            .models_dir
+            .clone()
+            .or_else(|| env("FACEGRAPH_MODELS_DIR").map(PathBuf::from))
+            .or(file.models_dir)
+            .unwrap_or_else(|| default_models_dir(&env));
         Ok(Self {
             data_dir,
             rules_file,
@@ -166,6 +177,7 @@ impl Settings {
             listen,
             api_keys: file.api_keys,
             api_keys_env,
+            models_dir,
         })
     }
 
@@ -180,6 +192,18 @@ impl Settings {
     /// The embedded store's file.
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("facegraph.sqlite3")
+    }
+}
+
+/// The default model cache: `$XDG_CACHE_HOME/facegraph`, else `$HOME/.cache/facegraph`, else a
+/// directory under the system's temporary directory.
+pub fn default_models_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
+    if let Some(xdg) = env("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("facegraph");
+    }
+    match env("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".cache").join("facegraph"),
+        None => std::env::temp_dir().join("facegraph-cache"),
     }
 }
 
@@ -256,6 +280,26 @@ mod tests {
         assert!(
             !format!("{s:?}").contains("secret-secret"),
             "secrets stay out of Debug"
+        );
+    }
+
+    #[test]
+    fn models_dir_defaults_to_the_user_cache() {
+        let o = Overrides::default();
+        let env = |k: &str| (k == "HOME").then(|| "/home/u".to_owned());
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().models_dir,
+            PathBuf::from("/home/u/.cache/facegraph")
+        );
+        let env = |k: &str| match k {
+            "HOME" => Some("/home/u".to_owned()),
+            "XDG_CACHE_HOME" => Some("/xdg".to_owned()),
+            "FACEGRAPH_MODELS_DIR" => Some("/models".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().models_dir,
+            PathBuf::from("/models")
         );
     }
 

@@ -5,15 +5,26 @@
 //! embeddings and attributes (the models), and the collection store indexes and searches those
 //! embeddings with Rekognition's semantics.
 
+pub mod align;
+pub mod analyzer;
+pub mod attributes;
+pub mod bench;
 pub mod bench_search;
 pub mod calibration;
 pub mod collections;
+pub mod detect;
 mod engine;
+pub mod eval;
+pub mod image;
 pub mod index;
+pub mod models;
+pub mod onnx;
 #[cfg(test)]
 mod tests;
 
+pub use analyzer::LocalAnalyzer;
 pub use engine::{index_faces_response, LocalEngine, QualityBar};
+pub use image::ImageLimits;
 
 use crate::model::{BoundingBox, Confidence, FaceAttributes, ImageId};
 
