@@ -46,6 +46,15 @@ pub enum Command {
     /// Ingest saved Rekognition responses (IndexFaces, SearchFaces, SearchFacesByImage, ListFaces; PascalCase
     /// or the Java SDK's camelCase), then adjudicate.
     IngestRekognition(IngestArgs),
+    /// The whole pipeline on a directory of photos with the local engine: index, search every new
+    /// face, store, adjudicate, cluster.
+    Ingest(crate::photos::ingest::IngestPhotosArgs),
+    /// Index every face of a directory of photos into a collection, search each face against it, and
+    /// print the matches.
+    MatchFaces(crate::photos::match_faces::MatchFacesArgs),
+    /// The local engine's accuracy on labelled photos: detection recall, pair accuracy, ROC AUC,
+    /// gender accuracy.
+    Eval(crate::photos::eval::EvalArgs),
     /// List candidate matches with their verdicts.
     Matches {
         /// Only matches with this verdict.
@@ -229,6 +238,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::engine::local::bench::run(&settings.models_dir, &args, &mut out)?
         }
         Command::IngestRekognition(args) => return ingest(&settings, args, &mut out),
+        Command::Ingest(args) => return crate::photos::ingest::run(&settings, &args, &mut out),
+        Command::MatchFaces(args) => {
+            return crate::photos::match_faces::run(&settings, &args, &mut out)
+        }
+        Command::Eval(args) => return crate::photos::eval::run(&settings, &args, &mut out),
         Command::Matches { verdict, json } => {
             let app = open_existing(&settings)?;
             let matches = app.matches(verdict.map(Verdict::from))?;
@@ -399,7 +413,8 @@ fn parse_face(s: &str) -> Result<FaceId> {
     Ok(FaceId::parse(s.trim())?)
 }
 
-fn build(settings: &Settings) -> Result<Facegraph> {
+/// The application over the graph of the data directory, created when missing.
+pub(crate) fn build(settings: &Settings) -> Result<Facegraph> {
     let rules: RuleSet = settings.rule_set()?;
     let path = settings.sqlite_path();
     let store = SqliteStore::open(&path)
@@ -412,7 +427,7 @@ fn open_existing(settings: &Settings) -> Result<Facegraph> {
     let path = settings.sqlite_path();
     if !path.exists() {
         bail!(
-            "there is no graph in {} yet: ingest something first (facegraph ingest-rekognition PATH...), or point \
+            "there is no graph in {} yet: ingest something first (facegraph ingest DIR, or ingest-rekognition PATH...), or point \
              --data-dir at an existing one",
             settings.data_dir.display()
         );

@@ -15,6 +15,8 @@
 //! - [`service`]: the use cases that tie them together: ingest, adjudicate, decide, cluster, what-if.
 //! - [`api`]: the REST API (axum): one router per resource, API keys with roles, one error body,
 //!   Prometheus metrics, the OpenAPI document, and `serve` with graceful shutdown.
+//! - [`photos`]: the commands that run the local engine on directories of photos: `ingest`,
+//!   `match-faces`, `eval`.
 //! - [`settings`]: one typed configuration from file and `FACEGRAPH_…` environment variables.
 //! - [`report`]: the JSON and table shapes the CLI prints.
 //!
@@ -28,6 +30,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod model;
+pub mod photos;
 pub mod rekognition;
 pub mod report;
 pub mod service;

@@ -72,6 +72,23 @@ impl<'a> ImageIngest<'a> {
     }
 }
 
+/// An image whose faces are indexed, searched and stored, but not yet adjudicated: a directory
+/// ingest stages every image, then adjudicates the graph once.
+#[derive(Clone, Debug)]
+pub struct StagedImage {
+    /// The image as stored.
+    pub image: Image,
+    /// The ids of the faces indexed from it, largest first.
+    pub face_ids: Vec<FaceId>,
+    /// Faces detected but not indexed, and why.
+    pub unindexed: Vec<UnindexedFace>,
+    /// How many hits the searches of its faces returned (stored or not).
+    pub hits: usize,
+    /// Hits on faces that the engine holds but the graph does not (indexed outside facegraph); they
+    /// are not stored.
+    pub unknown_hits: usize,
+}
+
 /// What ingesting one image did.
 #[derive(Clone, Debug)]
 pub struct ImageIngestReport {
@@ -94,12 +111,33 @@ impl Facegraph {
     /// Indexes an image's faces with `engine`, stores them with the image and its subject in one
     /// batch, searches the collection for each new face, stores the hits and the searches in a second
     /// batch, and adjudicates. An image with no face is stored as such.
-    #[tracing::instrument(skip_all, fields(collection_id = %req.collection_id, engine = engine.name()))]
     pub fn ingest_image(
         &self,
         engine: &dyn FaceEngine,
         req: &ImageIngest<'_>,
     ) -> Result<ImageIngestReport, ServiceError> {
+        let staged = self.stage_image(engine, req)?;
+        let adjudication = self.readjudicate()?;
+        let faces = self.store.faces(&staged.face_ids)?;
+        let matches = self.match_views(self.store.edges_touching(&staged.face_ids)?)?;
+        Ok(ImageIngestReport {
+            image: staged.image,
+            faces,
+            unindexed: staged.unindexed,
+            matches,
+            unknown_hits: staged.unknown_hits,
+            adjudication,
+        })
+    }
+
+    /// [`Facegraph::ingest_image`] without the adjudication: the image's faces, hits and searches are
+    /// stored, and their edges wait for the next [`Facegraph::readjudicate`].
+    #[tracing::instrument(skip_all, fields(collection_id = %req.collection_id, engine = engine.name()))]
+    pub fn stage_image(
+        &self,
+        engine: &dyn FaceEngine,
+        req: &ImageIngest<'_>,
+    ) -> Result<StagedImage, ServiceError> {
         if req.subject_id.is_some() && req.external_image_id.is_none() {
             return Err(ServiceError::Invalid(
                 "a subject is linked to an image by its external image id: give one".to_owned(),
@@ -221,16 +259,12 @@ impl Facegraph {
             searches,
             ..IngestBatch::default()
         })?;
-        let adjudication = self.readjudicate()?;
-        let faces = self.store.faces(&new_ids)?;
-        let matches = self.match_views(self.store.edges_touching(&new_ids)?)?;
-        Ok(ImageIngestReport {
+        Ok(StagedImage {
             image,
-            faces,
+            face_ids: new_ids,
             unindexed: indexed.unindexed,
-            matches,
+            hits: before,
             unknown_hits,
-            adjudication,
         })
     }
 }

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use ingest_images::{
-    FacePolicy, ImageIngest, ImageIngestReport, DEFAULT_MAX_MATCHES, DEFAULT_SEARCH_THRESHOLD,
+    FacePolicy, ImageIngest, ImageIngestReport, StagedImage, DEFAULT_MAX_MATCHES,
+    DEFAULT_SEARCH_THRESHOLD,
 };
 pub use ingest_rekognition::{
     expand_paths, read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest,

@@ -23,7 +23,7 @@ pub mod onnx;
 mod tests;
 
 pub use analyzer::LocalAnalyzer;
-pub use engine::{index_faces_response, LocalEngine, QualityBar};
+pub use engine::{index_faces_response, LocalEngine, QualityBar, MAX_RESULTS};
 pub use image::ImageLimits;
 
 use crate::model::{BoundingBox, Confidence, FaceAttributes, ImageId};
