@@ -26,7 +26,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "CSV")]
     pub labels: PathBuf,
     /// The match threshold that pair accuracy is measured at, 0-100.
-    #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100")]
+    #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100", allow_negative_numbers = true)]
     pub threshold: Similarity,
     /// Print the figures as one JSON object.
     #[arg(long)]

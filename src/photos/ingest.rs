@@ -57,7 +57,7 @@ pub struct IngestPhotosArgs {
     #[arg(long, default_value = "AUTO", value_parser = parse_quality_filter, value_name = "FILTER")]
     pub quality_filter: QualityFilter,
     /// Searches return hits at or above this similarity, 0-100.
-    #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100")]
+    #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100", allow_negative_numbers = true)]
     pub match_confidence_threshold: Similarity,
     /// The Python interpreter whose pip fetches the models for --samples.
     #[arg(long, default_value = "python3")]

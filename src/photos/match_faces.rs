@@ -38,7 +38,7 @@ pub struct MatchFacesArgs {
     #[arg(long)]
     pub force_recreate: bool,
     /// Report matches at or above this similarity, 0-100.
-    #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100")]
+    #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100", allow_negative_numbers = true)]
     pub match_confidence_threshold: Similarity,
     /// Save each image's IndexFaces response (Rekognition's PascalCase shape) as JSON in --output-dir,
     /// for `facegraph ingest-rekognition`.

@@ -1,0 +1,370 @@
+//! End-to-end tests of the photo commands (`match-faces`, `ingest`, `eval`) on the sample photos that
+//! `facegraph models fetch` puts in the model cache (scripts/test runs it first): five photos of
+//! Obama (two of them partial faces, one a 32-bit PNG), one of Biden.
+
+// Test helpers unwrap freely: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use facegraph::engine::local::models::samples_dir;
+use facegraph::settings::{Overrides, Settings};
+use serde_json::Value;
+
+const OBAMA: [&str; 5] = [
+    "32bit.png",
+    "obama.jpg",
+    "obama2.jpg",
+    "obama3.jpg",
+    "obama_partial_face.jpg",
+];
+
+fn samples() -> PathBuf {
+    let dir = samples_dir(&Settings::load(&Overrides::default()).unwrap().models_dir);
+    assert!(
+        dir.join("biden.jpg").is_file(),
+        "{} has no sample photos: run `facegraph models fetch` (scripts/test does) before the tests",
+        dir.display()
+    );
+    dir
+}
+
+/// A fresh data directory, a directory of photos copied from the samples, and a way to run
+/// facegraph against them.
+struct App {
+    dir: tempfile::TempDir,
+}
+
+impl App {
+    fn new(photos: &[&str]) -> Self {
+        let app = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir(app.photos()).unwrap();
+        for p in photos {
+            std::fs::copy(samples().join(p), app.photos().join(p)).unwrap();
+        }
+        app
+    }
+
+    fn photos(&self) -> PathBuf {
+        self.dir.path().join("photos")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_facegraph"))
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(args)
+            .env_remove("FACEGRAPH_RULES")
+            .env_remove("FACEGRAPH_CONFIG")
+            .env_remove("FACEGRAPH_DATA_DIR")
+            .env_remove("FACEGRAPH_COLLECTION_ID")
+            .output()
+            .unwrap()
+    }
+
+    fn run_ok(&self, args: &[&str], code: i32) -> (String, String) {
+        let out = self.run(args);
+        let (stdout, stderr) = (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "facegraph {args:?}:\n{stdout}\n{stderr}"
+        );
+        (stdout, stderr)
+    }
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap()
+}
+
+#[test]
+fn match_faces_cross_matches_a_directory_and_reports_bad_files_without_stopping() {
+    let app = App::new(&["obama.jpg", "obama2.jpg", "biden.jpg", "32bit.png"]);
+    std::fs::write(app.photos().join("notes.txt"), "not a photo").unwrap();
+    std::fs::write(app.photos().join("empty.jpg"), "").unwrap();
+    let photos = app.photos();
+    let photos = photos.to_str().unwrap();
+    let (table, stderr) = app.run_ok(&["match-faces", photos], 2);
+    assert!(
+        stderr.contains("notes.txt: invalid image: the image is not JPEG or PNG"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("empty.jpg: invalid image: the image is empty"),
+        "{stderr}"
+    );
+    assert!(
+        table.contains("Indexed 4 images (4 faces)") && table.contains("2 failed"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "Source Face ID                       | Source File | Target Face ID                       | Target File | Similarity"
+        ),
+        "{table}"
+    );
+
+    // The JSON rows: every Obama photo matches the other two, Biden matches nobody.
+    let (rows, _) = app.run_ok(&["match-faces", "--json", "-v", photos], 2);
+    let rows = json_lines(&rows);
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    for r in &rows {
+        assert!(OBAMA.contains(&s(r, "source_file")), "{r}");
+        assert!(OBAMA.contains(&s(r, "target_file")), "{r}");
+        assert_ne!(s(r, "source_file"), s(r, "target_file"));
+        assert_ne!(s(r, "source_face_id"), s(r, "target_face_id"));
+        let sim = r["similarity"].as_f64().unwrap();
+        assert!((80.0..=100.0).contains(&sim), "{r}");
+    }
+
+    // A re-run skips what is indexed; out-of-range thresholds are refused by value.
+    let (stdout, stderr) = app.run_ok(&["match-faces", "-v", photos], 2);
+    assert_eq!(
+        stderr.lines().count(),
+        2,
+        "only the two bad files: {stderr}"
+    );
+    assert!(
+        stdout.contains("Skipping image obama.jpg: already indexed")
+            && stdout.contains("Indexed 0 images"),
+        "a re-run indexes nothing again: {stdout}"
+    );
+    for bad in ["120", "-5", "high"] {
+        let out = app.run(&["match-faces", "--match-confidence-threshold", bad, photos]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(bad) && err.contains("0 to 100"), "{err}");
+    }
+}
+
+#[test]
+fn match_faces_saves_index_responses_that_ingest_rekognition_reads_back() {
+    let app = App::new(&["obama.jpg", "obama2.jpg", "biden.jpg"]);
+    std::fs::create_dir(app.photos().join("more")).unwrap();
+    std::fs::copy(
+        samples().join("obama3.jpg"),
+        app.photos().join("more/obama3.jpg"),
+    )
+    .unwrap();
+    let out_dir = app.path("image-data");
+    let (stdout, _) = app.run_ok(
+        &[
+            "match-faces",
+            "--collection-id",
+            "poc",
+            "--force-recreate",
+            "--delete",
+            "--save-image-data",
+            "--output-dir",
+            out_dir.to_str().unwrap(),
+            "--verbose",
+            app.photos().to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(
+        stdout.contains("Found 1 faces in image more/obama3.jpg in "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Deleted collection poc"), "{stdout}");
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("more:obama3.jpg.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        saved["FaceRecords"][0]["Face"]["ExternalImageId"], "more:obama3.jpg",
+        "{saved:#}"
+    );
+    assert!(saved["FaceRecords"][0]["FaceDetail"]["Gender"]["Value"].is_string());
+
+    // The collection was deleted: a second run indexes everything again.
+    let (stdout, _) = app.run_ok(
+        &[
+            "match-faces",
+            "--collection-id",
+            "poc",
+            app.photos().to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(stdout.contains("Indexed 4 images (4 faces)"), "{stdout}");
+
+    let other = App::new(&[]);
+    let (stdout, _) = other.run_ok(
+        &[
+            "ingest-rekognition",
+            "--collection-id",
+            "poc",
+            out_dir.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(
+        stdout.contains("Files read: 4 (4 ingested: 4 IndexFaces; 0 rejected)")
+            && stdout.contains("Faces: 4 in the files, 4 new"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn ingest_runs_the_pipeline_and_finds_one_person_behind_several_customers() {
+    let app = App::new(&["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]);
+    std::fs::write(
+        app.path("subjects.csv"),
+        "external_image_id,subject_id\nobama.jpg,cust-1\nobama2.jpg,cust-2\nbiden.jpg,cust-3\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.photos().join("broken.jpg"),
+        b"\xff\xd8\xff\xe0 truncated",
+    )
+    .unwrap();
+    let (stdout, _) = app.run_ok(
+        &[
+            "ingest",
+            "--subjects",
+            app.path("subjects.csv").to_str().unwrap(),
+            app.photos().to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(
+        stdout.contains(
+            "(4 ingested, 0 already in collection ephemeral-faces-collection, 1 rejected)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("subject links: 3"), "{stdout}");
+    assert!(
+        stdout.contains("Rejected ") && stdout.contains("broken.jpg: invalid image"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Clusters: 1, fraud leads: 1"), "{stdout}");
+
+    let (clusters, _) = app.run_ok(&["clusters", "--json"], 0);
+    let clusters = json_lines(&clusters);
+    assert_eq!(clusters.len(), 1, "{clusters:#?}");
+    let subjects: Vec<&str> = clusters[0]["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["cust-1", "cust-2"],
+        "Biden's customer is not in the Obama cluster"
+    );
+
+    let (matches, _) = app.run_ok(&["matches", "--json"], 0);
+    let matches = json_lines(&matches);
+    assert_eq!(
+        matches.len(),
+        3,
+        "the three Obama photos pair up: {matches:#?}"
+    );
+    let text = serde_json::to_string(&matches).unwrap();
+    assert!(!text.contains("biden"), "{text}");
+
+    // A re-run finds everything in place and changes nothing.
+    let (stdout, _) = app.run_ok(&["ingest", app.photos().to_str().unwrap()], 2);
+    assert!(
+        stdout.contains(
+            "(0 ingested, 4 already in collection ephemeral-faces-collection, 1 rejected)"
+        ) && stdout.contains("0 changed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn ingest_refuses_a_missing_directory_and_a_bad_subjects_file() {
+    let app = App::new(&["obama.jpg"]);
+    let out = app.run(&["ingest", app.path("nowhere").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("nowhere is not a directory"), "{err}");
+    std::fs::write(
+        app.path("subjects.csv"),
+        "external_image_id,subject_id\nobama.jpg\n",
+    )
+    .unwrap();
+    let out = app.run(&[
+        "ingest",
+        "--subjects",
+        app.path("subjects.csv").to_str().unwrap(),
+        app.photos().to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("subjects file"), "{err}");
+    assert!(
+        !app.path("data/collections/ephemeral-faces-collection")
+            .exists(),
+        "nothing is indexed from a half-read subjects file"
+    );
+}
+
+#[test]
+fn eval_reports_recall_pair_accuracy_and_gender_on_labelled_photos() {
+    let app = App::new(&["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]);
+    let labels = app.photos().join("labels.csv");
+    std::fs::write(
+        &labels,
+        "file,identity,gender\nobama.jpg,obama,male\nobama2.jpg,obama,male\nobama3.jpg,obama,male\nbiden.jpg,biden,male\n",
+    )
+    .unwrap();
+    let (stdout, _) = app.run_ok(&["eval", "--labels", labels.to_str().unwrap(), "--json"], 0);
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["labelled_faces"], 4);
+    assert_eq!(r["detected"], 4);
+    assert_eq!(r["genuine_pairs"], 3);
+    assert_eq!(r["impostor_pairs"], 3);
+    assert_eq!(r["pair_accuracy"], 1.0, "{r:#}");
+    assert_eq!(r["roc_auc"], 1.0, "{r:#}");
+    assert_eq!(r["gender_accuracy"], 1.0, "{r:#}");
+
+    // A label that names a file the engine cannot read is reported, and costs recall.
+    std::fs::write(
+        &labels,
+        "file,identity,gender\nobama.jpg,obama,male\nmissing.jpg,obama,male\n",
+    )
+    .unwrap();
+    let (stdout, _) = app.run_ok(&["eval", "--labels", labels.to_str().unwrap()], 0);
+    assert!(
+        stdout.contains("Detection recall: 1/2 labelled faces = 50.00%"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("missing.jpg"), "{stdout}");
+}
+
+#[test]
+fn commands_that_need_models_say_how_to_get_them() {
+    let app = App::new(&["obama.jpg"]);
+    let empty = app.path("no-models");
+    std::fs::create_dir(&empty).unwrap();
+    let out = app.run(&[
+        "--models-dir",
+        empty.to_str().unwrap(),
+        "match-faces",
+        app.photos().to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("run `facegraph models fetch` first"), "{err}");
+}
