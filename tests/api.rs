@@ -13,8 +13,12 @@ use std::sync::Arc;
 
 use facegraph::adjudication::{Adjudicator, RuleSet};
 use facegraph::api::{ApiConfig, ApiKey, ApiKeys, AppState, Role};
+use facegraph::engine::local::models::samples_dir;
+use facegraph::engine::local::{ImageLimits, LocalAnalyzer, LocalEngine};
+use facegraph::engine::FaceEngine;
 use facegraph::model::CollectionId;
 use facegraph::service::{expand_paths, read_subjects_csv, Facegraph, RekognitionIngest};
+use facegraph::settings::{Overrides, Settings};
 use facegraph::store::sqlite::SqliteStore;
 use facegraph::store::GraphStore;
 use reqwest::StatusCode;
@@ -51,6 +55,8 @@ struct TestApp {
 struct Options {
     fixtures: bool,
     insecure: bool,
+    /// The local engine with the models of the cache (scripts/test fetches them).
+    engine: bool,
 }
 
 async fn spawn_app() -> TestApp {
@@ -101,10 +107,17 @@ async fn spawn_with(opts: Options) -> TestApp {
         ])
         .unwrap()
     };
+    let engine: Option<Arc<dyn FaceEngine>> = opts.engine.then(|| {
+        let models = Settings::load(&Overrides::default()).unwrap().models_dir;
+        let analyzer = LocalAnalyzer::load(&models, ImageLimits::default()).unwrap_or_else(|e| {
+            panic!("{e}: run `facegraph models fetch` (scripts/test does) before the tests")
+        });
+        Arc::new(LocalEngine::open(dir.path(), Arc::new(analyzer)).unwrap()) as Arc<dyn FaceEngine>
+    });
     let state = AppState::new(
         Arc::clone(&store),
         Adjudicator::new(RuleSet::default()),
-        None,
+        engine,
         keys,
         ApiConfig::default(),
     )
@@ -479,6 +492,78 @@ async fn bodies_over_the_limits_are_refused_unread() {
         .post_bytes("/v1/rulesets/what-if", ROOT, "application/toml", big)
         .await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v:#}");
+    app.stop().await;
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    let dir = samples_dir(&Settings::load(&Overrides::default()).unwrap().models_dir);
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| {
+        panic!("{name}: {e}: run `facegraph models fetch` (scripts/test does) before the tests")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploaded_images_are_indexed_searched_and_adjudicated_by_the_local_engine() {
+    let app = spawn_with(Options {
+        engine: true,
+        ..Options::default()
+    })
+    .await;
+    let (s, v) = app.get("/readyz", None).await;
+    assert_eq!(s, StatusCode::OK, "{v:#}");
+    assert_eq!(v["engine"], "local", "{v:#}");
+
+    let upload = |name: &'static str, subject: &'static str| {
+        let path = format!(
+            "/v1/collections/onboarding/images?external_image_id={name}&subject_id={subject}"
+        );
+        let mime = if name.ends_with(".png") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        let bytes = sample(name);
+        let app = &app;
+        async move { app.post_bytes(&path, LOADER, mime, bytes).await }
+    };
+    let (s, first) = upload("obama.jpg", "C1").await;
+    assert_eq!(s, StatusCode::OK, "{first:#}");
+    assert_eq!(first["faces"].as_array().unwrap().len(), 1, "{first:#}");
+    assert_eq!(first["matches"], json!([]), "nothing to match yet");
+
+    // The same person under another customer: a confirmed match between the two subjects.
+    let (s, second) = upload("obama2.jpg", "C2").await;
+    assert_eq!(s, StatusCode::OK, "{second:#}");
+    let matches = second["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 1, "{second:#}");
+    let m = &matches[0];
+    assert_eq!(m["verdict"], "confirmed", "{m:#}");
+    assert!(m["similarity"].as_f64().unwrap() >= 98.5, "{m:#}");
+    let subjects: BTreeSet<&str> = [&m["subject_a"], &m["subject_b"]]
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, BTreeSet::from(["C1", "C2"]));
+
+    // Someone else matches nobody.
+    let (s, third) = upload("biden.jpg", "C3").await;
+    assert_eq!(s, StatusCode::OK, "{third:#}");
+    assert_eq!(third["matches"], json!([]), "{third:#}");
+
+    // A JPEG that stops after its header is refused by name of the field, and nothing is stored.
+    let mut cut = sample("obama3.jpg");
+    cut.truncate(cut.len() / 3);
+    let (s, v) = app
+        .post_bytes(
+            "/v1/collections/onboarding/images?external_image_id=cut.jpg",
+            LOADER,
+            "image/jpeg",
+            cut,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v:#}");
+    assert!(fields(&v).contains("image"), "{v:#}");
+    assert_eq!(app.store.stats().unwrap().images, 3);
     app.stop().await;
 }
 
@@ -932,6 +1017,7 @@ async fn without_authentication_everyone_is_anonymous() {
     let app = spawn_with(Options {
         fixtures: true,
         insecure: true,
+        ..Options::default()
     })
     .await;
     let (s, _) = app.get("/v1/review", None).await;

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::auth::{hash_key, parse_env_keys, ApiKey, ApiKeys, Role};
 use super::{run, ApiConfig, AppState};
 use crate::adjudication::Adjudicator;
+use crate::engine::{EngineError, FaceEngine};
 use crate::settings::Settings;
 use crate::store::sqlite::SqliteStore;
 use crate::store::GraphStore;
@@ -28,6 +29,9 @@ pub struct ServeArgs {
     /// Serve without authentication: every caller gets every role. For local experiments only.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// Serve without the local face engine (no models are loaded; image uploads answer 503).
+    #[arg(long)]
+    pub no_engine: bool,
 }
 
 /// `api-key` subcommands.
@@ -62,9 +66,13 @@ pub fn serve_command(settings: &Settings, args: &ServeArgs) -> Result<i32> {
         .with_context(|| format!("cannot open the graph at {}", path.display()))?;
     let store: Arc<dyn GraphStore> = Arc::new(store);
     let adjudicator = Adjudicator::new(settings.rule_set()?);
-    // The local engine is wired in here when it lands; until then images are refused with 503.
-    tracing::warn!("no face engine is configured: POST /v1/collections/{{id}}/images answers 503");
-    let state = AppState::new(store, adjudicator, None, keys, ApiConfig::default())
+    let engine = if args.no_engine {
+        tracing::warn!("--no-engine: POST /v1/collections/{{id}}/images answers 503");
+        None
+    } else {
+        local_engine(settings)?
+    };
+    let state = AppState::new(store, adjudicator, engine, keys, ApiConfig::default())
         .context("cannot register the metrics")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,6 +93,22 @@ pub fn serve_command(settings: &Settings, args: &ServeArgs) -> Result<i32> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(0)
+}
+
+/// The local engine over the data directory. Without models the server still serves adjudications
+/// (image uploads answer 503) and says loudly how to get the models.
+fn local_engine(settings: &Settings) -> Result<Option<Arc<dyn FaceEngine>>> {
+    match crate::photos::open_local_engine(settings) {
+        Ok(engine) => Ok(Some(Arc::new(engine))),
+        Err(e) => match e.downcast_ref::<EngineError>() {
+            Some(missing @ EngineError::ModelsMissing { .. }) => {
+                tracing::warn!(error = %missing, "no face engine: image uploads answer 503");
+                eprintln!("facegraph: WARNING: {missing}; until then image uploads answer 503");
+                Ok(None)
+            }
+            _ => Err(e.context("cannot open the local face engine")),
+        },
+    }
 }
 
 fn load_keys(settings: &Settings, insecure: bool) -> Result<ApiKeys> {
