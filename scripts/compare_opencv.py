@@ -17,6 +17,7 @@ import argparse
 import csv
 import itertools
 import json
+import math
 import os
 import statistics
 import sys
@@ -42,7 +43,8 @@ def opencv_faces(path, detector, recognizer, max_side):
     scale = min(1.0, max_side / max(w, h))
     small = img
     if scale < 1.0:
-        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        # Half away from zero, as facegraph rounds (Python's round() rounds half to even).
+        sw, sh = max(1, math.floor(w * scale + 0.5)), max(1, math.floor(h * scale + 0.5))
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
     detector.setInputSize((sw, sh))

@@ -13,6 +13,7 @@ use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
 use super::onnx::{self, Plan};
+use super::resize::area_downscale;
 
 /// One detected face, in pixels of the image given to [`Detector::detect`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -99,14 +100,14 @@ impl Detector {
     /// Detects faces, best first.
     pub fn detect(&self, img: &RgbImage) -> TractResult<Vec<Detection>> {
         let (w, h) = img.dimensions();
-        let scale = (self.max_side as f32 / w.max(h) as f32).min(1.0);
+        let scale = (f64::from(self.max_side) / f64::from(w.max(h))).min(1.0);
         let scaled;
         let input = if scale < 1.0 {
-            let sw = ((w as f32 * scale).round() as u32).max(1);
-            let sh = ((h as f32 * scale).round() as u32).max(1);
-            // Area averaging, like OpenCV's INTER_AREA: anti-aliased and much cheaper than a
-            // separable filter on multi-megapixel photos.
-            scaled = image::imageops::thumbnail(img, sw, sh);
+            let sw = ((f64::from(w) * scale).round() as u32).max(1);
+            let sh = ((f64::from(h) * scale).round() as u32).max(1);
+            // Area averaging with OpenCV's INTER_AREA arithmetic: anti-aliased, cheap on
+            // multi-megapixel photos, and the same pixels as the reference implementation.
+            scaled = area_downscale(img, sw, sh);
             &scaled
         } else {
             img

@@ -19,6 +19,7 @@ pub mod image;
 pub mod index;
 pub mod models;
 pub mod onnx;
+pub mod resize;
 #[cfg(test)]
 mod tests;
 
