@@ -10,3 +10,12 @@ CREATE INDEX image_external_id IF NOT EXISTS FOR (i:Image) ON (i.external_image_
 CREATE INDEX face_collection IF NOT EXISTS FOR (f:Face) ON (f.collection_id);
 CREATE INDEX face_cluster IF NOT EXISTS FOR (f:Face) ON (f.cluster_id);
 CREATE INDEX similar_verdict IF NOT EXISTS FOR ()-[r:SIMILAR]-() ON (r.verdict);
+
+// Bookkeeping beside the graph model: subjects named before their images arrive, the searches that
+// ran (their silence is evidence), every verdict an edge had, and the counters that number faces,
+// searches, judgements and decisions in insertion order.
+CREATE CONSTRAINT subject_link_external_id IF NOT EXISTS FOR (k:SubjectLink) REQUIRE k.external_image_id IS UNIQUE;
+CREATE CONSTRAINT search_key IF NOT EXISTS FOR (s:Search) REQUIRE s.search_key IS UNIQUE;
+CREATE CONSTRAINT counter_name IF NOT EXISTS FOR (k:Counter) REQUIRE k.name IS UNIQUE;
+CREATE INDEX search_face IF NOT EXISTS FOR (s:Search) ON (s.face_id);
+CREATE INDEX judgement_pair IF NOT EXISTS FOR (j:Judgement) ON (j.face_a, j.face_b);

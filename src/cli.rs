@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,9 +14,8 @@ use crate::service::{
     expand_paths, read_subjects_csv, Explanation, Facegraph, FileOutcome, MatchView,
     RekognitionIngest, VerdictChange,
 };
-use crate::settings::{load_rule_set, Overrides, Settings};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{FaceRecord, GraphStore};
+use crate::settings::{load_rule_set, Overrides, Settings, StoreLocation};
+use crate::store::FaceRecord;
 
 /// facegraph: graph-augmented face-match adjudication.
 #[derive(Debug, Parser)]
@@ -35,6 +33,11 @@ pub struct Cli {
     /// Where the local engine's models are cached (default: the user's cache directory).
     #[arg(long, global = true, env = "FACEGRAPH_MODELS_DIR", value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
+    /// Where the match graph lives: `sqlite` (the embedded store in the data directory, the default)
+    /// or a Neo4j server, `bolt://HOST:PORT` or `neo4j://HOST:PORT`, with its login from
+    /// FACEGRAPH_NEO4J_USER, FACEGRAPH_NEO4J_PASSWORD and FACEGRAPH_NEO4J_DATABASE.
+    #[arg(long, global = true, env = "FACEGRAPH_STORE", value_name = "STORE")]
+    pub store: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -140,6 +143,21 @@ pub enum Command {
     },
     /// Benchmarks the local engine on a directory of photos: images per second, embeddings as JSON.
     BenchEngine(crate::engine::local::bench::BenchEngineArgs),
+    /// The Neo4j store (`--store bolt://HOST:PORT`): apply the schema, benchmark writes and queries.
+    Neo4j {
+        /// What to do.
+        #[command(subcommand)]
+        action: Neo4jCommand,
+    },
+}
+
+/// `facegraph neo4j …`.
+#[derive(Debug, Subcommand)]
+pub enum Neo4jCommand {
+    /// Create the constraints and indexes of cypher/schema.cypher (idempotent).
+    Init,
+    /// Edges written per second, batched against one transaction per edge, and query latencies.
+    Bench(crate::bench::neo4j::Neo4jBenchArgs),
 }
 
 /// `facegraph models …`.
@@ -211,6 +229,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         data_dir: cli.data_dir.clone(),
         rules: cli.rules.clone(),
         models_dir: cli.models_dir.clone(),
+        store: cli.store.clone(),
     };
     let settings = Settings::load(&overrides)?;
     let out = std::io::stdout();
@@ -234,6 +253,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::ApiKey(cmd) => crate::api::api_key_command(&cmd, &mut out)?,
         Command::BenchSearch(args) => crate::engine::local::bench_search::run(&args, &mut out)?,
         Command::Models { action } => return models(&settings, action, &mut out),
+        Command::Neo4j { action } => neo4j_command(&settings, &action, &mut out)?,
         Command::BenchEngine(args) => {
             crate::engine::local::bench::run(&settings.models_dir, &args, &mut out)?
         }
@@ -409,6 +429,28 @@ pub fn run(cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
+fn neo4j_command(settings: &Settings, action: &Neo4jCommand, out: &mut impl Write) -> Result<()> {
+    match action {
+        Neo4jCommand::Init => {
+            let StoreLocation::Bolt(url) = &settings.store else {
+                bail!("neo4j init needs a Neo4j store: give --store bolt://HOST:PORT (or set FACEGRAPH_STORE)");
+            };
+            let login = crate::store::neo4j::Login::from_settings(url, &settings.neo4j);
+            // Connecting applies the schema; applying it again reports what it holds.
+            let store = crate::store::neo4j::Neo4jStore::connect(&login)
+                .with_context(|| format!("cannot connect to {url}"))?;
+            let statements = store.apply_schema()?;
+            writeln!(
+                out,
+                "applied cypher/schema.cypher to database {} at {url}: {statements} constraints and indexes",
+                settings.neo4j.database
+            )?;
+        }
+        Neo4jCommand::Bench(args) => crate::bench::neo4j::run(settings, args, out)?,
+    }
+    Ok(())
+}
+
 fn parse_face(s: &str) -> Result<FaceId> {
     Ok(FaceId::parse(s.trim())?)
 }
@@ -416,16 +458,13 @@ fn parse_face(s: &str) -> Result<FaceId> {
 /// The application over the graph of the data directory, created when missing.
 pub(crate) fn build(settings: &Settings) -> Result<Facegraph> {
     let rules: RuleSet = settings.rule_set()?;
-    let path = settings.sqlite_path();
-    let store = SqliteStore::open(&path)
-        .with_context(|| format!("cannot open the graph at {}", path.display()))?;
-    let store: Arc<dyn GraphStore> = Arc::new(store);
+    let store = crate::store::open(settings)?;
     Ok(Facegraph::new(store, Adjudicator::new(rules)))
 }
 
 fn open_existing(settings: &Settings) -> Result<Facegraph> {
     let path = settings.sqlite_path();
-    if !path.exists() {
+    if settings.store == StoreLocation::Sqlite && !path.exists() {
         bail!(
             "there is no graph in {} yet: ingest something first (facegraph ingest DIR, or ingest-rekognition PATH...), or point \
              --data-dir at an existing one",

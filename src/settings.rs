@@ -69,6 +69,73 @@ struct SettingsFile {
     #[serde(default)]
     api_keys: Vec<ApiKeySetting>,
     models_dir: Option<PathBuf>,
+    store: Option<String>,
+    #[serde(default)]
+    neo4j: Neo4jFile,
+}
+
+/// The `[neo4j]` table of the settings file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Neo4jFile {
+    user: Option<String>,
+    password: Option<String>,
+    database: Option<String>,
+}
+
+/// Where the match graph lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded store in the data directory (`sqlite`, the default).
+    Sqlite,
+    /// A Neo4j server (or another server speaking Bolt and Cypher) at this URL: `bolt://HOST:PORT`,
+    /// `neo4j://HOST:PORT`, or their `+s`/`+ssc` TLS forms.
+    Bolt(String),
+}
+
+impl StoreLocation {
+    /// Parses `sqlite` or a Bolt URL; the error says what is accepted.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        const SCHEMES: &[&str] = &[
+            "bolt://",
+            "bolt+s://",
+            "bolt+ssc://",
+            "neo4j://",
+            "neo4j+s://",
+            "neo4j+ssc://",
+        ];
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("sqlite") {
+            return Ok(Self::Sqlite);
+        }
+        match SCHEMES.iter().find(|s| value.starts_with(*s)) {
+            Some(scheme) if value.len() > scheme.len() => Ok(Self::Bolt(value.to_owned())),
+            _ => Err(format!(
+                "{value:?} is not a store: give sqlite (the embedded store) or a Neo4j server as \
+                 bolt://HOST:PORT or neo4j://HOST:PORT"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite => f.write_str("sqlite"),
+            Self::Bolt(url) => f.write_str(url),
+        }
+    }
+}
+
+/// How to log in to a Neo4j store.
+#[derive(Debug, Clone)]
+pub struct Neo4jSettings {
+    /// `FACEGRAPH_NEO4J_USER`, or `user` in `[neo4j]`; default `neo4j`.
+    pub user: String,
+    /// `FACEGRAPH_NEO4J_PASSWORD`, or `password` in `[neo4j]`.
+    pub password: Option<SecretString>,
+    /// `FACEGRAPH_NEO4J_DATABASE`, or `database` in `[neo4j]`; default `neo4j`.
+    pub database: String,
 }
 
 /// An API key as the config file holds it: the holder's name, the roles, and the SHA-256 of the key
@@ -101,6 +168,10 @@ pub struct Settings {
     pub api_keys_env: Option<SecretString>,
     /// Where the local engine's models (and the sample photos) are cached; never inside the repository.
     pub models_dir: PathBuf,
+    /// Where the match graph lives (`--store`, `FACEGRAPH_STORE`, `store`).
+    pub store: StoreLocation,
+    /// The Neo4j login, used when `store` is a Bolt URL.
+    pub neo4j: Neo4jSettings,
 }
 
 /// What the command line says, each `None` when not given.
@@ -114,6 +185,8 @@ pub struct Overrides {
     pub rules: Option<PathBuf>,
     /// `--models-dir`.
     pub models_dir: Option<PathBuf>,
+    /// `--store`.
+    pub store: Option<String>,
 }
 
 /// The default collection id, the proof of concept's.
@@ -170,6 +243,29 @@ impl Settings {
             .or_else(|| env("FACEGRAPH_MODELS_DIR").map(PathBuf::from))
             .or(file.models_dir)
             .unwrap_or_else(|| default_models_dir(&env));
+        let store = overrides
+            .store
+            .clone()
+            .or_else(|| env("FACEGRAPH_STORE"))
+            .or(file.store)
+            .map(|s| StoreLocation::parse(&s))
+            .transpose()
+            .map_err(|message| SettingsError::Invalid {
+                name: "store",
+                message,
+            })?
+            .unwrap_or(StoreLocation::Sqlite);
+        let neo4j = Neo4jSettings {
+            user: env("FACEGRAPH_NEO4J_USER")
+                .or(file.neo4j.user)
+                .unwrap_or_else(|| "neo4j".to_owned()),
+            password: env("FACEGRAPH_NEO4J_PASSWORD")
+                .or(file.neo4j.password)
+                .map(SecretString::from),
+            database: env("FACEGRAPH_NEO4J_DATABASE")
+                .or(file.neo4j.database)
+                .unwrap_or_else(|| "neo4j".to_owned()),
+        };
         Ok(Self {
             data_dir,
             rules_file,
@@ -178,6 +274,8 @@ impl Settings {
             api_keys: file.api_keys,
             api_keys_env,
             models_dir,
+            store,
+            neo4j,
         })
     }
 
@@ -300,6 +398,57 @@ mod tests {
         assert_eq!(
             Settings::load_with_env(&o, env).unwrap().models_dir,
             PathBuf::from("/models")
+        );
+    }
+
+    #[test]
+    fn store_and_neo4j_login_come_from_file_environment_and_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(
+            &cfg,
+            "store = \"bolt://db:7687\"\n[neo4j]\nuser = \"u\"\npassword = \"p-file\"\n",
+        )
+        .unwrap();
+        let mut o = Overrides {
+            config: Some(cfg),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert_eq!(s.store, StoreLocation::Bolt("bolt://db:7687".to_owned()));
+        assert_eq!(
+            (s.neo4j.user.as_str(), s.neo4j.database.as_str()),
+            ("u", "neo4j")
+        );
+        let env = |k: &str| match k {
+            "FACEGRAPH_STORE" => Some("neo4j://other:7687".to_owned()),
+            "FACEGRAPH_NEO4J_DATABASE" => Some("faces".to_owned()),
+            "FACEGRAPH_NEO4J_PASSWORD" => Some("p-env-secret".to_owned()),
+            _ => None,
+        };
+        let s = Settings::load_with_env(&o, env).unwrap();
+        assert_eq!(
+            s.store,
+            StoreLocation::Bolt("neo4j://other:7687".to_owned())
+        );
+        assert_eq!(s.neo4j.database, "faces");
+        assert!(!format!("{s:?}").contains("p-env-secret"));
+        o.store = Some("sqlite".to_owned());
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().store,
+            StoreLocation::Sqlite
+        );
+        o.store = Some("postgres://x".to_owned());
+        let err = Settings::load_with_env(&o, env).unwrap_err().to_string();
+        assert!(
+            err.contains("bolt://HOST:PORT") && err.contains("postgres://x"),
+            "{err}"
+        );
+        assert_eq!(
+            Settings::load_with_env(&Overrides::default(), |_| None)
+                .unwrap()
+                .store,
+            StoreLocation::Sqlite
         );
     }
 

@@ -14,8 +14,6 @@ use super::{run, ApiConfig, AppState};
 use crate::adjudication::Adjudicator;
 use crate::engine::{EngineError, FaceEngine};
 use crate::settings::Settings;
-use crate::store::sqlite::SqliteStore;
-use crate::store::GraphStore;
 
 /// The default listen address: loopback only, so that nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -61,10 +59,7 @@ pub fn serve_command(settings: &Settings, args: &ServeArgs) -> Result<i32> {
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
-    let path = settings.sqlite_path();
-    let store = SqliteStore::open(&path)
-        .with_context(|| format!("cannot open the graph at {}", path.display()))?;
-    let store: Arc<dyn GraphStore> = Arc::new(store);
+    let store = crate::store::open(settings)?;
     let adjudicator = Adjudicator::new(settings.rule_set()?);
     let engine = if args.no_engine {
         tracing::warn!("--no-engine: POST /v1/collections/{{id}}/images answers 503");

@@ -5,6 +5,7 @@
 mod clustering;
 mod gen;
 mod ingest;
+pub mod neo4j;
 mod rules;
 
 use std::io::Write;
