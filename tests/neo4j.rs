@@ -7,7 +7,13 @@
 //! skipped. The tests share the server's one database, so each takes a lock and starts from an
 //! empty graph.
 
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
+
+use neo4rs::{BoltMap, BoltType, Row};
+use secrecy::ExposeSecret;
+use serde_json::Value;
 
 use facegraph::store::contract::fixtures::{batch, observation};
 use facegraph::store::neo4j::Neo4jStore;
@@ -74,11 +80,32 @@ fn the_schema_creates_the_uniqueness_constraints_and_is_idempotent() {
     let (_guard, store) = empty_store();
     let statements = store.apply_schema().expect("applies the schema");
     assert_eq!(statements, store.apply_schema().expect("applies it again"));
-    // The face id is unique: a second face with the same id is refused by the server, and the
-    // refusal is not retried as a transient failure.
+    // The server lists a uniqueness constraint for every id of the graph model.
+    let constraints = store
+        .read_rows("SHOW CONSTRAINTS", BoltMap::new())
+        .expect("lists the constraints");
+    for (label, property) in [
+        ("Collection", "collection_id"),
+        ("Image", "image_id"),
+        ("Face", "face_id"),
+        ("Subject", "subject_id"),
+    ] {
+        assert!(
+            constraints.iter().any(|c| {
+                c.get::<String>("type").is_ok_and(|t| t.contains("UNIQUE"))
+                    && c.get::<Vec<String>>("labelsOrTypes")
+                        .is_ok_and(|l| l == [label])
+                    && c.get::<Vec<String>>("properties")
+                        .is_ok_and(|p| p == [property])
+            }),
+            "no uniqueness constraint on {label}.{property}"
+        );
+    }
+    // A second face with a stored id is refused by the server (not retried as transient), and
+    // nothing is written.
     let mut input = batch(&[(1, 1)]);
     store.ingest(&input).expect("ingest");
-    let err = store
+    store
         .read_rows(
             "CREATE (:Face {face_id: $id}) RETURN 1 AS one",
             [("id".into(), input.faces[0].face_id.as_str().into())]
@@ -86,16 +113,373 @@ fn the_schema_creates_the_uniqueness_constraints_and_is_idempotent() {
                 .collect(),
         )
         .expect_err("a duplicate face id is refused");
-    let text = format!("{err:#}")
-        + &std::error::Error::source(&err)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-    assert!(
-        text.to_lowercase().contains("duplicate") || text.contains("Constraint"),
-        "{text}"
-    );
     input.faces.clear();
     assert_eq!(store.stats().expect("stats").faces, 1);
+}
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rekognition");
+
+fn face(n: u32) -> String {
+    format!("aaaaaaaa-0000-4000-8000-{n:012}")
+}
+
+/// Runs the facegraph binary on a data directory, with the graph in the embedded store or, with
+/// `bolt`, in the test server; returns standard output and fails the test when the command fails.
+fn facegraph(data: &Path, bolt: bool, args: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_facegraph"));
+    cmd.arg("--data-dir").arg(data);
+    for k in [
+        "FACEGRAPH_RULES",
+        "FACEGRAPH_CONFIG",
+        "FACEGRAPH_DATA_DIR",
+        "FACEGRAPH_STORE",
+    ] {
+        cmd.env_remove(k);
+    }
+    if bolt {
+        let login = bolt::login();
+        cmd.args(["--store", &login.url])
+            .env("FACEGRAPH_NEO4J_USER", &login.user)
+            .env("FACEGRAPH_NEO4J_PASSWORD", login.password.expose_secret())
+            .env("FACEGRAPH_NEO4J_DATABASE", &login.database);
+    }
+    let out = cmd.args(args).output().expect("runs facegraph");
+    assert!(
+        out.status.success(),
+        "facegraph {args:?} (bolt: {bolt}) failed ({:?}):\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Ingests the saved Rekognition scenario of `tests/fixtures/rekognition` with the CLI.
+fn ingest_scenario(data: &Path, bolt: bool) {
+    facegraph(
+        data,
+        bolt,
+        &[
+            "ingest-rekognition",
+            "--subjects",
+            &format!("{FIXTURES}/subjects.csv"),
+            &format!("{FIXTURES}/pascal"),
+            &format!("{FIXTURES}/camel"),
+        ],
+    );
+}
+
+/// What the read commands print, with the times of day (which differ between two runs) blanked.
+fn read_commands(data: &Path, bolt: bool) -> Vec<(String, String)> {
+    let commands: Vec<Vec<String>> = vec![
+        vec!["matches".into()],
+        vec!["matches".into(), "--json".into()],
+        vec![
+            "matches".into(),
+            "--verdict".into(),
+            "review".into(),
+            "--json".into(),
+        ],
+        vec!["clusters".into(), "--json".into()],
+        vec!["clusters".into(), "--min-subjects".into(), "2".into()],
+        vec!["review".into(), "--csv".into()],
+        vec!["explain".into(), face(4), face(5), "--json".into()],
+        vec!["explain".into(), face(13), face(14)],
+        vec!["stats".into()],
+    ];
+    commands
+        .into_iter()
+        .map(|args| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = facegraph(data, bolt, &args);
+            (args.join(" "), blank_times(&out))
+        })
+        .collect()
+}
+
+/// Replaces ISO 8601 times and millisecond timestamps, which record when a command ran.
+fn blank_times(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // 2026-11-28T12:34:56...Z
+        let is_time = i + 19 <= chars.len()
+            && chars[i..i + 4].iter().all(char::is_ascii_digit)
+            && chars[i + 4] == '-'
+            && chars[i + 10] == 'T';
+        if is_time {
+            let mut j = i + 19;
+            while j < chars.len()
+                && (chars[j].is_ascii_digit() || matches!(chars[j], '.' | 'Z' | ':' | '+'))
+            {
+                j += 1;
+            }
+            out.push_str("<time>");
+            i = j;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn read_commands_answer_the_same_on_either_store() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sqlite = dir.path().join("sqlite");
+    ingest_scenario(&sqlite, false);
+    let on_sqlite = read_commands(&sqlite, false);
+
+    let (_guard, _store) = empty_store();
+    let neo4j = dir.path().join("neo4j");
+    ingest_scenario(&neo4j, true);
+    let on_neo4j = read_commands(&neo4j, true);
+    assert!(
+        !neo4j.join("facegraph.sqlite3").exists(),
+        "with --store bolt:// nothing goes into the embedded store"
+    );
+    for ((command, a), (_, b)) in on_sqlite.iter().zip(&on_neo4j) {
+        assert!(!a.trim().is_empty(), "{command} printed nothing");
+        assert_eq!(a, b, "facegraph {command} differs between sqlite and neo4j");
+    }
+
+    // A decision through the CLI changes the same verdicts on both.
+    let decide = [
+        "decide",
+        &face(4),
+        &face(5),
+        "different",
+        "--analyst",
+        "alice",
+        "--note",
+        "different people",
+    ];
+    assert_eq!(
+        blank_times(&facegraph(&sqlite, false, &decide)),
+        blank_times(&facegraph(&neo4j, true, &decide))
+    );
+    assert_eq!(read_commands(&sqlite, false), read_commands(&neo4j, true));
+}
+
+/// A query file of `cypher/browser/`: its text without the comment lines and the final `;`.
+fn browser_query(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("cypher/browser")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header: Vec<&str> = text.lines().take_while(|l| l.starts_with("//")).collect();
+    assert!(
+        header.iter().any(|l| l.contains("Parameters")),
+        "{name} must say which parameters it takes"
+    );
+    assert!(header.len() >= 2, "{name} must say what it answers");
+    let body: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect();
+    body.join("\n").trim().trim_end_matches(';').to_owned()
+}
+
+fn params(pairs: &[(&str, BoltType)]) -> BoltMap {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), v.clone()))
+        .collect()
+}
+
+fn column<T: serde::de::DeserializeOwned>(rows: &[Row], name: &str) -> Vec<T> {
+    rows.iter()
+        .map(|r| {
+            r.get::<T>(name)
+                .unwrap_or_else(|e| panic!("column {name}: {e}"))
+        })
+        .collect()
+}
+
+#[test]
+fn every_investigation_query_runs_on_ingested_data_and_answers() {
+    let files: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("cypher/browser"))
+            .expect("cypher/browser")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+    let (_guard, store) = empty_store();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    ingest_scenario(dir.path(), true);
+    facegraph(
+        dir.path(),
+        true,
+        &[
+            "decide",
+            &face(4),
+            &face(5),
+            "different",
+            "--analyst",
+            "alice",
+            "--note",
+            "two people",
+        ],
+    );
+    let mut checked = Vec::new();
+    let mut run = |name: &str, p: &[(&str, BoltType)]| -> Vec<Row> {
+        checked.push(name.to_owned());
+        store
+            .read_rows(&browser_query(name), params(p))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{name} failed: {e:#} ({:?})",
+                    std::error::Error::source(&e).map(ToString::to_string)
+                )
+            })
+    };
+
+    // Fraud leads: the clusters facegraph reports with two or more subjects.
+    let leads = run(
+        "fraud_leads.cypher",
+        &[("min_subjects", 2_i64.into()), ("limit", 25_i64.into())],
+    );
+    let cli: Vec<Value> = facegraph(
+        dir.path(),
+        true,
+        &["clusters", "--min-subjects", "2", "--json"],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("JSON"))
+    .collect();
+    assert!(!cli.is_empty(), "the scenario has fraud leads");
+    let mut from_query: Vec<Vec<String>> = column::<Vec<String>>(&leads, "subjects")
+        .into_iter()
+        .map(|mut s| {
+            s.sort();
+            s
+        })
+        .collect();
+    let mut from_cli: Vec<Vec<String>> = cli
+        .iter()
+        .map(|c| {
+            let mut s: Vec<String> = c["subjects"]
+                .as_array()
+                .expect("subjects")
+                .iter()
+                .map(|v| v.as_str().expect("a subject id").to_owned())
+                .collect();
+            s.sort();
+            s
+        })
+        .collect();
+    from_query.sort();
+    from_cli.sort();
+    assert_eq!(from_query, from_cli);
+    assert!(from_query.contains(&vec![
+        "C001".to_owned(),
+        "C002".to_owned(),
+        "C003".to_owned()
+    ]));
+
+    // Downgraded hits: the canonical 97.99 match between a man and a woman is among them, with its
+    // reason; nothing confirmed is.
+    let hits = run(
+        "downgraded_hits.cypher",
+        &[
+            ("min_similarity", 90.0_f64.into()),
+            ("limit", 50_i64.into()),
+        ],
+    );
+    let verdicts: Vec<String> = column(&hits, "verdict");
+    assert!(verdicts.iter().all(|v| v != "confirmed"), "{verdicts:?}");
+    let pairs: Vec<(String, String)> = column::<String>(&hits, "face_a")
+        .into_iter()
+        .zip(column::<String>(&hits, "face_b"))
+        .collect();
+    let canonical = pairs
+        .iter()
+        .position(|p| *p == (face(4), face(5)))
+        .expect("faces 04 and 05 are a downgraded hit");
+    let reasons: Vec<String> = column(&hits, "reasons");
+    assert!(
+        reasons[canonical].contains("gender_contradiction"),
+        "{}",
+        reasons[canonical]
+    );
+
+    // A face's neighbourhood: anna's other two photos one hop away.
+    let near = run("face_neighbourhood.cypher", &[("face_id", face(1).into())]);
+    let ids: Vec<String> = column(&near, "face_id");
+    let hops: Vec<i64> = column(&near, "hops");
+    assert_eq!(ids, vec![face(2), face(3)]);
+    assert_eq!(hops, vec![1, 1]);
+    let near = run("face_neighbourhood.cypher", &[("face_id", face(5).into())]);
+    let ids: Vec<String> = column(&near, "face_id");
+    assert_eq!(
+        ids,
+        vec![face(4), face(8)],
+        "05 - 04 - 08; dave's 09 is a third hop away"
+    );
+    assert_eq!(column::<i64>(&near, "hops"), vec![1, 2]);
+
+    // Paths between subjects: C001 and C003 are one edge apart; C001 and C004 are not joined.
+    let paths = run(
+        "paths_between_subjects.cypher",
+        &[("subject_a", "C001".into()), ("subject_b", "C003".into())],
+    );
+    let hops: Vec<i64> = column(&paths, "hops");
+    assert_eq!(hops.first(), Some(&1), "{hops:?}");
+    let faces: Vec<Vec<String>> = column(&paths, "faces");
+    assert_eq!(faces[0], vec![face(1), face(3)]);
+    let none = run(
+        "paths_between_subjects.cypher",
+        &[("subject_a", "C001".into()), ("subject_b", "C004".into())],
+    );
+    assert!(none.is_empty());
+
+    // Hub faces: bob's face 04 matches carol (C005) and dave (C007); dave's face 09 matches only
+    // his other photo.
+    let hubs = run(
+        "hub_faces.cypher",
+        &[
+            ("min_similarity", 80.0_f64.into()),
+            ("min_subjects", 2_i64.into()),
+            ("limit", 25_i64.into()),
+        ],
+    );
+    let ids: Vec<String> = column(&hubs, "face_id");
+    assert!(ids.contains(&face(4)), "{ids:?}");
+    assert!(!ids.contains(&face(9)), "{ids:?}");
+    assert!(column::<i64>(&hubs, "subjects").iter().all(|&n| n >= 2));
+
+    // The history of 04 - 05: the rules' review, alice's decision, then the verdict it brought.
+    let history = run(
+        "pair_history.cypher",
+        &[("face_a", face(5).into()), ("face_b", face(4).into())],
+    );
+    let kinds: Vec<String> = column(&history, "kind");
+    let outcomes: Vec<String> = column(&history, "outcome");
+    let by: Vec<String> = column(&history, "by");
+    let decision = kinds
+        .iter()
+        .position(|k| k == "decision")
+        .expect("alice's decision");
+    assert_eq!(outcomes[decision], "DIFFERENT_PERSON");
+    assert_eq!(by[decision], "alice");
+    assert_eq!(
+        outcomes.first().map(String::as_str),
+        Some("review"),
+        "{outcomes:?}"
+    );
+    assert!(
+        kinds[decision + 1..].iter().any(|k| k == "verdict"),
+        "{kinds:?}"
+    );
+    let at: Vec<i64> = column(&history, "at");
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "oldest first: {at:?}");
+
+    checked.sort();
+    let mut files = files;
+    files.sort();
+    checked.dedup();
+    assert_eq!(checked, files, "every file of cypher/browser runs here");
 }
 
 /// The test server: the one the environment names, or ArcadeDB started by `scripts/arcadedb`.
