@@ -191,8 +191,7 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
 
     let batched_rate = figures
         .iter()
-        .filter(|f| f.key == "neo4j.batched.edges_per_second")
-        .last()
+        .rfind(|f| f.key == "neo4j.batched.edges_per_second")
         .map_or(0.0, |f| f.value);
     let (figure, note) = single(&store, args.seed, args.single_edges)?;
     let single_rate = figure.value;

@@ -674,6 +674,9 @@ fn face_row(face: &Face, seq: Option<i64>) -> BoltType {
     m.into()
 }
 
+/// An edge's stored similarities (a to b, b to a) and when it was last observed.
+type StoredSims = (Option<Similarity>, Option<Similarity>, Timestamp);
+
 /// One pair's observations in a batch.
 struct FoldedEdge<'b> {
     pair: FacePair,
@@ -1047,8 +1050,7 @@ async fn upsert_edges(
                 .into()
         })
         .collect();
-    let mut known: HashMap<(String, String), (Option<Similarity>, Option<Similarity>, Timestamp)> =
-        HashMap::new();
+    let mut known: HashMap<(String, String), StoredSims> = HashMap::new();
     if !maybe_known.is_empty() {
         let found = unwind_rows(
             tx,
