@@ -169,6 +169,25 @@ fn ingest_scenario(data: &Path, bolt: bool) {
     );
 }
 
+/// Alice decides that bob (face 04) and carol (face 05), the canonical contradiction, are two people.
+fn decide_04_05_different(data: &Path, bolt: bool) -> String {
+    let (a, b) = (face(4), face(5));
+    facegraph(
+        data,
+        bolt,
+        &[
+            "decide",
+            &a,
+            &b,
+            "different",
+            "--analyst",
+            "alice",
+            "--note",
+            "two people",
+        ],
+    )
+}
+
 /// What the read commands print, with the times of day (which differ between two runs) blanked.
 fn read_commands(data: &Path, bolt: bool) -> Vec<(String, String)> {
     let commands: Vec<Vec<String>> = vec![
@@ -246,19 +265,9 @@ fn read_commands_answer_the_same_on_either_store() {
     }
 
     // A decision through the CLI changes the same verdicts on both.
-    let decide = [
-        "decide",
-        &face(4),
-        &face(5),
-        "different",
-        "--analyst",
-        "alice",
-        "--note",
-        "different people",
-    ];
     assert_eq!(
-        blank_times(&facegraph(&sqlite, false, &decide)),
-        blank_times(&facegraph(&neo4j, true, &decide))
+        blank_times(&decide_04_05_different(&sqlite, false)),
+        blank_times(&decide_04_05_different(&neo4j, true))
     );
     assert_eq!(read_commands(&sqlite, false), read_commands(&neo4j, true));
 }
@@ -308,20 +317,7 @@ fn every_investigation_query_runs_on_ingested_data_and_answers() {
     let (_guard, store) = empty_store();
     let dir = tempfile::tempdir().expect("a temporary directory");
     ingest_scenario(dir.path(), true);
-    facegraph(
-        dir.path(),
-        true,
-        &[
-            "decide",
-            &face(4),
-            &face(5),
-            "different",
-            "--analyst",
-            "alice",
-            "--note",
-            "two people",
-        ],
-    );
+    decide_04_05_different(dir.path(), true);
     let mut checked = Vec::new();
     let mut run = |name: &str, p: &[(&str, BoltType)]| -> Vec<Row> {
         checked.push(name.to_owned());

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::gen::{self, Rng};
 use super::{thousands, Figure, Goal, Section, Unit};
+use crate::model::Observation;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{GraphStore, IngestBatch, IngestOutcome};
 
@@ -18,24 +19,10 @@ const GOAL_EDGES_PER_SECOND: f64 = 100_000.0;
 /// Times one batch of `edges` edges' observations, then `single_edges` edges' observations one
 /// transaction each, each into a fresh store under `parent` that already holds the faces.
 pub(super) fn run(seed: u64, parent: &Path, edges: usize, single_edges: usize) -> Result<Section> {
-    let mut rng = Rng::new(seed, 2);
-    // About ten hits per face, as in the rule benchmark.
-    let faces = (edges / 5).max(200);
-    let pop = gen::population(&mut rng, faces).context("generating faces")?;
-    let mut hits = gen::hits(&mut rng, &pop, edges).context("generating search hits")?;
-    // The one-per-transaction run takes a prefix; shuffled, the prefix has the same mix of hits.
-    rng.shuffle(&mut hits);
-    let single_edges = single_edges.min(hits.len());
-    let batched_obs = gen::observations(&pop, &hits).context("generating observations")?;
-    let single_obs =
-        gen::observations(&pop, &hits[..single_edges]).context("generating observations")?;
-    let faces_batch = IngestBatch {
-        collections: vec![pop.collection.clone()],
-        images: pop.images.clone(),
-        faces: pop.faces.clone(),
-        subjects: pop.subject_links.clone(),
-        ..IngestBatch::default()
-    };
+    let data = Generated::new(seed, edges, single_edges)?;
+    let (faces, hits, faces_batch) = (data.faces, data.hits, data.faces_batch);
+    let (batched_obs, single_obs, single_edges) =
+        (data.observations, data.prefix, data.prefix_edges);
     let dir = TempDir::new(parent)?;
 
     // Batched: the faces first (untimed), then every observation in one ingest.
@@ -179,6 +166,51 @@ pub(super) fn run(seed: u64, parent: &Path, edges: usize, single_edges: usize) -
         ),
     ];
     Ok(Section { figures, notes })
+}
+
+/// Generated faces and search hits for an ingest benchmark: about ten hits per face.
+pub(super) struct Generated {
+    /// How many faces.
+    pub(super) faces: usize,
+    /// The hits, shuffled, so that a prefix has the same mix of hits as the whole.
+    pub(super) hits: Vec<gen::Hit>,
+    /// The collection, images, faces and subject links, for one ingest.
+    pub(super) faces_batch: IngestBatch,
+    /// Every hit's observations (half of the pairs in both directions).
+    pub(super) observations: Vec<Observation>,
+    /// The observations of the first `prefix_edges` hits.
+    pub(super) prefix: Vec<Observation>,
+    /// How many hits the prefix covers.
+    pub(super) prefix_edges: usize,
+}
+
+impl Generated {
+    pub(super) fn new(seed: u64, edges: usize, prefix_edges: usize) -> Result<Self> {
+        let mut rng = Rng::new(seed, 2);
+        let faces = (edges / 5).max(200);
+        let pop = gen::population(&mut rng, faces).context("generating faces")?;
+        let mut hits = gen::hits(&mut rng, &pop, edges).context("generating search hits")?;
+        rng.shuffle(&mut hits);
+        let prefix_edges = prefix_edges.min(hits.len());
+        let observations = gen::observations(&pop, &hits).context("generating observations")?;
+        let prefix =
+            gen::observations(&pop, &hits[..prefix_edges]).context("generating observations")?;
+        let faces_batch = IngestBatch {
+            collections: vec![pop.collection.clone()],
+            images: pop.images.clone(),
+            faces: pop.faces.clone(),
+            subjects: pop.subject_links.clone(),
+            ..IngestBatch::default()
+        };
+        Ok(Self {
+            faces,
+            hits,
+            faces_batch,
+            observations,
+            prefix,
+            prefix_edges,
+        })
+    }
 }
 
 fn open(path: &Path) -> Result<SqliteStore> {

@@ -109,14 +109,7 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
             }
         };
         if args.json {
-            for f in &section.figures {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&FigureJson::new(f, args.seed, &machine))?
-                )?;
-            }
-            out.flush()?;
+            write_json(out, &section, args.seed, &machine)?;
         }
         sections.push(section);
     }
@@ -283,6 +276,19 @@ impl<'a> FigureJson<'a> {
             machine,
         }
     }
+}
+
+/// The section's figures as JSON lines, flushed.
+fn write_json(out: &mut impl Write, section: &Section, seed: u64, machine: &Machine) -> Result<()> {
+    for f in &section.figures {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&FigureJson::new(f, seed, machine))?
+        )?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn write_header(out: &mut impl Write, args: &BenchArgs, m: &Machine) -> Result<()> {

@@ -13,8 +13,9 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use super::gen::{self, Rng};
-use super::{thousands, write_table, Figure, FigureJson, Goal, Machine, Section, Unit};
+use super::gen::Rng;
+use super::ingest::Generated;
+use super::{thousands, write_json, write_table, Figure, Goal, Machine, Section, Unit};
 use crate::adjudication::Adjudicator;
 use crate::service::Facegraph;
 use crate::settings::{Settings, StoreLocation};
@@ -208,39 +209,22 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
 
     let section = Section { figures, notes };
     if args.json {
-        for f in &section.figures {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(&FigureJson::new(f, args.seed, &machine))?
-            )?;
-        }
+        write_json(out, &section, args.seed, &machine)?;
     } else {
         write_table(out, std::slice::from_ref(&section))?;
     }
     Ok(())
 }
 
-/// Generated faces and search hits for `edges` edges, as in `facegraph bench`'s ingest benchmark.
+/// Generated faces and search hits for `edges` edges, as in `facegraph bench`'s ingest benchmark:
+/// the faces' batch, the observations' batch and how many edges they make.
 fn data(seed: u64, edges: usize) -> Result<(IngestBatch, IngestBatch, usize)> {
-    let mut rng = Rng::new(seed, 2);
-    let faces = (edges / 5).max(200);
-    let pop = gen::population(&mut rng, faces).context("generating faces")?;
-    let mut hits = gen::hits(&mut rng, &pop, edges).context("generating search hits")?;
-    rng.shuffle(&mut hits);
-    let observations = gen::observations(&pop, &hits).context("generating observations")?;
-    let faces_batch = IngestBatch {
-        collections: vec![pop.collection.clone()],
-        images: pop.images.clone(),
-        faces: pop.faces.clone(),
-        subjects: pop.subject_links.clone(),
+    let g = Generated::new(seed, edges, 0)?;
+    let observations = IngestBatch {
+        observations: g.observations,
         ..IngestBatch::default()
     };
-    let edges_batch = IngestBatch {
-        observations,
-        ..IngestBatch::default()
-    };
-    Ok((faces_batch, edges_batch, hits.len()))
+    Ok((g.faces_batch, observations, g.hits.len()))
 }
 
 /// An empty database holding the faces (untimed), then every observation in one `ingest`.

@@ -677,40 +677,23 @@ fn face_row(face: &Face, seq: Option<i64>) -> BoltType {
 /// An edge's stored similarities (a to b, b to a) and when it was last observed.
 type StoredSims = (Option<Similarity>, Option<Similarity>, Timestamp);
 
-/// One pair's observations in a batch.
-struct FoldedEdge<'b> {
-    pair: FacePair,
-    ab: Option<Similarity>,
-    ba: Option<Similarity>,
-    engine: &'b str,
-    searched_at: Timestamp,
-}
-
-fn fold_observations(batch: &IngestBatch) -> Vec<FoldedEdge<'_>> {
-    let mut folded: Vec<FoldedEdge<'_>> = Vec::new();
+/// The batch's observations folded into one edge per pair, in the order the pairs first appear.
+fn fold_observations(batch: &IngestBatch) -> Vec<Edge> {
+    let mut folded: Vec<Edge> = Vec::new();
     let mut index: HashMap<FacePair, usize> = HashMap::new();
     for obs in &batch.observations {
         let Some(pair) = FacePair::new(obs.searched.clone(), obs.found.clone()) else {
             continue;
         };
-        let searched_first = *pair.a() == obs.searched;
-        let i = *index.entry(pair.clone()).or_insert_with(|| {
-            folded.push(FoldedEdge {
-                pair,
-                ab: None,
-                ba: None,
-                engine: &obs.engine,
-                searched_at: obs.searched_at,
-            });
-            folded.len() - 1
-        });
-        let edge = &mut folded[i];
-        if searched_first {
-            edge.ab = Some(obs.similarity);
-        } else {
-            edge.ba = Some(obs.similarity);
+        match index.get(&pair) {
+            Some(&i) => folded[i].fold(obs),
+            None => {
+                if let Some(edge) = Edge::from_observation(obs) {
+                    index.insert(pair, folded.len());
+                    folded.push(edge);
+                }
+            }
         }
-        edge.searched_at = edge.searched_at.max(obs.searched_at);
     }
     folded
 }
@@ -1080,16 +1063,22 @@ async fn upsert_edges(
             e.pair.b().as_str().to_owned(),
         );
         match known.get(&key) {
-            None => new.push(edge_row(&e.pair, e.ab, e.ba, e.engine, e.searched_at)),
+            None => new.push(edge_row(
+                &e.pair,
+                e.similarity_ab,
+                e.similarity_ba,
+                &e.engine,
+                e.searched_at,
+            )),
             Some(&(stored_ab, stored_ba, stored_at)) => {
                 // The batch's observations are newer: each direction it observed replaces the
                 // stored value, as `Edge::fold` does.
-                let ab = e.ab.or(stored_ab);
-                let ba = e.ba.or(stored_ba);
+                let ab = e.similarity_ab.or(stored_ab);
+                let ba = e.similarity_ba.or(stored_ba);
                 let at = stored_at.max(e.searched_at);
                 let sims_changed = ab != stored_ab || ba != stored_ba;
                 if sims_changed || at != stored_at {
-                    changed.push(edge_row(&e.pair, ab, ba, e.engine, at));
+                    changed.push(edge_row(&e.pair, ab, ba, &e.engine, at));
                 }
                 if sims_changed {
                     changed_sims += 1;
