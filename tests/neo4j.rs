@@ -76,6 +76,38 @@ fn reingesting_a_large_batch_adds_nothing() {
 }
 
 #[test]
+fn two_instances_writing_the_same_faces_at_once_both_succeed_and_store_them_once() {
+    let (_guard, store) = empty_store();
+    let other = Neo4jStore::connect(&bolt::login()).expect("a second instance connects");
+    let faces: Vec<(u32, u32)> = (1..=50).map(|n| (n, n)).collect();
+    let mut input = batch(&faces);
+    input.observations = (1..50).map(|n| observation(n, n + 1, 99.0)).collect();
+    let outcomes = std::thread::scope(|s| {
+        let a = s.spawn(|| store.ingest(&input));
+        let b = s.spawn(|| other.ingest(&input));
+        [a.join().expect("joins"), b.join().expect("joins")]
+    });
+    let mut new_faces = 0;
+    for outcome in outcomes {
+        new_faces += outcome.expect("both writers succeed").new_faces;
+    }
+    assert_eq!(new_faces, 50, "each face is new to exactly one writer");
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.faces, stats.edges, stats.images), (50, 49, 50));
+    let seqs: Vec<i64> = store
+        .all_faces()
+        .expect("faces")
+        .iter()
+        .map(|f| f.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<_>>(),
+        "one sequence, no gaps or repeats"
+    );
+}
+
+#[test]
 fn the_schema_creates_the_uniqueness_constraints_and_is_idempotent() {
     let (_guard, store) = empty_store();
     let statements = store.apply_schema().expect("applies the schema");

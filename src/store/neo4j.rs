@@ -149,6 +149,10 @@ fn is_transient(e: &neo4rs::Error) -> bool {
     }
 }
 
+fn is_constraint_violation(e: &neo4rs::Error) -> bool {
+    matches!(e, neo4rs::Error::Neo4j(e) if e.code() == "Neo.ClientError.Schema.ConstraintValidationFailed")
+}
+
 fn driver_error(operation: &'static str, e: neo4rs::Error) -> StoreError {
     StoreError::Backend {
         operation,
@@ -213,24 +217,25 @@ impl Neo4jStore {
         Ok(statements.len())
     }
 
-    /// Deletes every node and relationship of the database, in batches: for tests and benchmarks
-    /// that need an empty graph.
+    /// Deletes every node and relationship of the database, relationships first, a few thousand
+    /// per transaction (one huge transaction would hold the whole graph in the server's memory): for
+    /// tests and benchmarks that need an empty graph.
     pub fn delete_everything(&self) -> Result<(), StoreError> {
-        loop {
-            let deleted = self.transaction("delete everything", async |tx| {
-                let found = rows(
-                    tx,
-                    query(
-                        "MATCH (n) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted",
-                    ),
-                )
-                .await?;
-                Ok(found.first().map_or(Ok(0), |r| int(r, "deleted"))?)
-            })?;
-            if deleted == 0 {
-                return Ok(());
+        for cypher in [
+            "MATCH ()-[r]->() WITH r LIMIT 5000 DELETE r RETURN count(*) AS deleted",
+            "MATCH (n) WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS deleted",
+        ] {
+            loop {
+                let deleted = self.transaction("delete everything", async |tx| {
+                    let found = rows(tx, query(cypher)).await?;
+                    Ok(found.first().map_or(Ok(0), |r| int(r, "deleted"))?)
+                })?;
+                if deleted == 0 {
+                    break;
+                }
             }
         }
+        Ok(())
     }
 
     /// Runs one read-only query and returns its rows (for investigation queries and their tests).
@@ -253,7 +258,10 @@ impl Neo4jStore {
     }
 
     /// Runs `work` in one transaction on the store's database and commits it; a transient failure
-    /// rolls back and tries again after a growing pause.
+    /// rolls back and tries again after a growing pause. A uniqueness violation at commit is tried
+    /// once more: every write merges on unique ids, so it means that another writer created the same
+    /// node first (servers with optimistic locking, ArcadeDB among them, report that race this way),
+    /// and the second attempt reads that node and merges into it. A violation again is an error.
     fn transaction<T>(
         &self,
         operation: &'static str,
@@ -262,12 +270,16 @@ impl Neo4jStore {
         self.block_on(async {
             let mut pause = Duration::from_millis(50);
             for attempt in 1..=ATTEMPTS {
+                let mut at_commit = false;
                 let error = match self.graph.start_txn_on(self.database.as_str()).await {
                     Err(e) => e,
                     Ok(mut tx) => match work(&mut tx).await {
                         Ok(value) => match tx.commit().await {
                             Ok(_) => return Ok(value),
-                            Err(e) => e,
+                            Err(e) => {
+                                at_commit = true;
+                                e
+                            }
                         },
                         Err(failure) => {
                             // The outcome of a rollback does not matter: an uncommitted
@@ -280,7 +292,8 @@ impl Neo4jStore {
                         }
                     },
                 };
-                if !is_transient(&error) || attempt == ATTEMPTS {
+                let raced = at_commit && attempt == 1 && is_constraint_violation(&error);
+                if !(is_transient(&error) || raced) || attempt == ATTEMPTS {
                     return Err(driver_error(operation, error));
                 }
                 tracing::warn!(%error, attempt, operation, "transient Neo4j failure; retrying");
