@@ -144,6 +144,8 @@ struct Figure {
 enum Unit {
     PerSecond(&'static str),
     Seconds,
+    /// A latency, shown in milliseconds; the value is in seconds.
+    Latency,
     Bytes,
     Times,
     Count,
@@ -169,7 +171,7 @@ impl Unit {
     fn name(self) -> String {
         match self {
             Unit::PerSecond(what) => format!("{what}/s"),
-            Unit::Seconds => "s".to_owned(),
+            Unit::Seconds | Unit::Latency => "s".to_owned(),
             Unit::Bytes => "bytes".to_owned(),
             Unit::Times => "times".to_owned(),
             Unit::Count => "count".to_owned(),
@@ -181,6 +183,7 @@ impl Unit {
         match self {
             Unit::PerSecond(what) => format!("{} {what}/s", thousands(v)),
             Unit::Seconds => format!("{v:.3} s"),
+            Unit::Latency => format!("{:.2} ms", v * 1e3),
             Unit::Bytes => format!("{:.1} MB", v / 1e6),
             Unit::Times => format!("{v:.1}x"),
             Unit::Count => thousands(v),

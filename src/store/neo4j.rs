@@ -337,9 +337,22 @@ async fn rows(tx: &mut Txn, q: Query) -> Result<Vec<Row>, neo4rs::Error> {
 /// Runs `cypher` once per chunk of [`BATCH_ROWS`] rows, the chunk as `$rows`.
 async fn unwind(tx: &mut Txn, cypher: &str, all: Vec<BoltType>) -> Result<(), neo4rs::Error> {
     for chunk in all.chunks(BATCH_ROWS) {
+        let started = std::time::Instant::now();
         tx.run(query(cypher).param("rows", chunk.to_vec())).await?;
+        log_statement(cypher, chunk.len(), started);
     }
     Ok(())
+}
+
+/// The time each bulk statement took, for finding the slow one (`FACEGRAPH_LOG=facegraph=debug`).
+fn log_statement(cypher: &str, rows: usize, started: std::time::Instant) {
+    let statement: String = cypher.split_whitespace().collect::<Vec<_>>().join(" ");
+    tracing::debug!(
+        rows,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        statement = %statement.chars().take(120).collect::<String>(),
+        "Neo4j statement"
+    );
 }
 
 /// Like [`unwind`], collecting what each chunk returns.
@@ -350,7 +363,9 @@ async fn unwind_rows(
 ) -> Result<Vec<Row>, neo4rs::Error> {
     let mut out = Vec::new();
     for chunk in all.chunks(BATCH_ROWS) {
+        let started = std::time::Instant::now();
         out.extend(rows(tx, query(cypher).param("rows", chunk.to_vec())).await?);
+        log_statement(cypher, chunk.len(), started);
     }
     Ok(out)
 }
