@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
-use crate::model::{Evidence, Reason, ReasonCode};
+use std::collections::HashMap;
+
+use super::{ClusterMembership, StoreError};
+use crate::model::{Evidence, FaceId, Reason, ReasonCode};
 
 /// A reason as the store keeps it. The format is private to this adapter; it keeps the evidence as
 /// a list so that its order survives, which a JSON object would not promise.
@@ -114,6 +116,26 @@ pub(crate) fn reasons_from_json(json: &str) -> Result<Vec<Reason>, String> {
             })
         })
         .collect()
+}
+
+/// Cluster members as stored, one `(cluster id, face)` per row, grouped into clusters: in the order
+/// the clusters first appear, each with its faces in row order.
+pub(crate) fn group_clusters(
+    members: impl IntoIterator<Item = (String, FaceId)>,
+) -> Vec<ClusterMembership> {
+    let mut clusters: Vec<ClusterMembership> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (cluster_id, face) in members {
+        let i = *index.entry(cluster_id.clone()).or_insert_with(|| {
+            clusters.push(ClusterMembership {
+                cluster_id,
+                faces: Vec::new(),
+            });
+            clusters.len() - 1
+        });
+        clusters[i].faces.push(face);
+    }
+    clusters
 }
 
 #[cfg(test)]

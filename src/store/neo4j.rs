@@ -27,7 +27,7 @@ use std::time::Duration;
 use neo4rs::{query, BoltMap, BoltType, ConfigBuilder, Graph, Neo4jErrorKind, Query, Row, Txn};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::codec::{reasons_from_json, reasons_to_json};
+use super::codec::{group_clusters, reasons_from_json, reasons_to_json};
 use super::{
     ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome, StoreError,
     StoreStats, VerdictUpdate,
@@ -48,6 +48,9 @@ pub const SCHEMA: &str = include_str!("../../cypher/schema.cypher");
 
 /// How often a transaction that failed transiently is tried in all.
 const ATTEMPTS: u32 = 6;
+
+/// How often a transaction that broke a uniqueness constraint is tried in all.
+const RACE_ATTEMPTS: u32 = 3;
 
 /// Where and as whom to connect.
 #[derive(Clone)]
@@ -258,10 +261,12 @@ impl Neo4jStore {
     }
 
     /// Runs `work` in one transaction on the store's database and commits it; a transient failure
-    /// rolls back and tries again after a growing pause. A uniqueness violation at commit is tried
-    /// once more: every write merges on unique ids, so it means that another writer created the same
-    /// node first (servers with optimistic locking, ArcadeDB among them, report that race this way),
-    /// and the second attempt reads that node and merges into it. A violation again is an error.
+    /// rolls back and tries again after a growing pause. A uniqueness violation is tried again too,
+    /// up to [`RACE_ATTEMPTS`] attempts in all: every write merges on unique ids (or creates only
+    /// what it has just read to be absent), so a violation means that another writer created the
+    /// same node first (servers with optimistic locking, ArcadeDB among them, report that race this
+    /// way, at the statement or at commit), and the next attempt reads that node and merges into
+    /// it. A violation that persists is an error.
     fn transaction<T>(
         &self,
         operation: &'static str,
@@ -270,16 +275,12 @@ impl Neo4jStore {
         self.block_on(async {
             let mut pause = Duration::from_millis(50);
             for attempt in 1..=ATTEMPTS {
-                let mut at_commit = false;
                 let error = match self.graph.start_txn_on(self.database.as_str()).await {
                     Err(e) => e,
                     Ok(mut tx) => match work(&mut tx).await {
                         Ok(value) => match tx.commit().await {
                             Ok(_) => return Ok(value),
-                            Err(e) => {
-                                at_commit = true;
-                                e
-                            }
+                            Err(e) => e,
                         },
                         Err(failure) => {
                             // The outcome of a rollback does not matter: an uncommitted
@@ -292,7 +293,7 @@ impl Neo4jStore {
                         }
                     },
                 };
-                let raced = at_commit && attempt == 1 && is_constraint_violation(&error);
+                let raced = attempt < RACE_ATTEMPTS && is_constraint_violation(&error);
                 if !(is_transient(&error) || raced) || attempt == ATTEMPTS {
                     return Err(driver_error(operation, error));
                 }
@@ -1544,21 +1545,16 @@ impl GraphStore for Neo4jStore {
             )
             .await?)
         })?;
-        let mut clusters: Vec<ClusterMembership> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        for row in &found {
-            let cluster_id = text(row, "cluster member", "cluster")?;
-            let face = parsed(row, "cluster member", "face", FaceId::parse)?;
-            let i = *index.entry(cluster_id.clone()).or_insert_with(|| {
-                clusters.push(ClusterMembership {
-                    cluster_id,
-                    faces: Vec::new(),
-                });
-                clusters.len() - 1
-            });
-            clusters[i].faces.push(face);
-        }
-        Ok(clusters)
+        let members = found
+            .iter()
+            .map(|row| {
+                Ok((
+                    text(row, "cluster member", "cluster")?,
+                    parsed(row, "cluster member", "face", FaceId::parse)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(group_clusters(members))
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
-use super::codec::{reasons_from_json, reasons_to_json};
+use super::codec::{group_clusters, reasons_from_json, reasons_to_json};
 use super::{
     ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome, StoreError,
     StoreStats, VerdictUpdate,
@@ -352,19 +352,7 @@ impl GraphStore for SqliteStore {
             Ok((c.text()?.to_owned(), c.parse(FaceId::parse)?))
         })?;
         // Clusters come back in the order they were stored, each with its faces in order.
-        let mut clusters: Vec<ClusterMembership> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        for (cluster_id, face) in members {
-            let i = *index.entry(cluster_id.clone()).or_insert_with(|| {
-                clusters.push(ClusterMembership {
-                    cluster_id,
-                    faces: Vec::new(),
-                });
-                clusters.len() - 1
-            });
-            clusters[i].faces.push(face);
-        }
-        Ok(clusters)
+        Ok(group_clusters(members))
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
