@@ -1122,9 +1122,9 @@ async fn upsert_edges(
             "UNWIND $rows AS r
              MATCH (a:Face {face_id: r.a})
              MATCH (b:Face {face_id: r.b})
-             CREATE (a)-[e:SIMILAR]->(b)
-             SET e.similarity_ab = r.ab, e.similarity_ba = r.ba, e.similarity = r.similarity,
-                 e.engine = r.engine, e.searched_at = r.at",
+             CREATE (a)-[:SIMILAR {similarity_ab: r.ab, similarity_ba: r.ba,
+                                   similarity: r.similarity, engine: r.engine,
+                                   searched_at: r.at}]->(b)",
             new,
         )
         .await?;
