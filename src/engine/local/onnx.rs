@@ -17,6 +17,7 @@ pub fn read_proto(path: &Path) -> TractResult<ModelProto> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut proto = tract_onnx::onnx().proto_model_for_read(&mut bytes.as_slice())?;
     fold_dequantize(&mut proto)?;
+    expand_prelu(&mut proto)?;
     Ok(proto)
 }
 
@@ -107,6 +108,61 @@ pub fn fold_dequantize(proto: &mut ModelProto) -> TractResult<usize> {
     graph
         .input
         .retain(|i| !dropped.contains(&i.name) && used.contains(&i.name));
+    Ok(count)
+}
+
+/// The initializer `expand_prelu` adds: a scalar 0.
+const ZERO: &str = "facegraph_prelu_zero";
+
+/// Rewrites every `PRelu(x, slope)` as `Relu(x) + slope * Min(x, 0)`, the same values. tract turns
+/// `PRelu` into a comparison and a select over broadcast boolean arrays, its generic (slow) path;
+/// the rewritten form runs on its vectorised unary and per-channel kernels. SFace has one after each
+/// of its 27 convolutions. Returns how many nodes were rewritten.
+pub fn expand_prelu(proto: &mut ModelProto) -> TractResult<usize> {
+    let graph = proto
+        .graph
+        .as_mut()
+        .ok_or_else(|| format_err!("the model has no graph"))?;
+    let mut count = 0;
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        if node.op_type != "PRelu" {
+            nodes.push(node);
+            continue;
+        }
+        let [x, slope] = node.input.as_slice() else {
+            return Err(format_err!("{}: PRelu takes two inputs", node.name));
+        };
+        let [y] = node.output.as_slice() else {
+            return Err(format_err!("{}: PRelu has one output", node.name));
+        };
+        let step = |op: &str, inputs: &[&str], output: &str| NodeProto {
+            name: format!("{}/{op}", node.name),
+            op_type: op.into(),
+            input: inputs.iter().map(|&i| i.to_owned()).collect(),
+            output: vec![output.to_owned()],
+            ..NodeProto::default()
+        };
+        let (pos, neg, scaled) = (
+            format!("{y}/positive"),
+            format!("{y}/negative"),
+            format!("{y}/scaled"),
+        );
+        nodes.push(step("Relu", &[x], &pos));
+        nodes.push(step("Min", &[x, ZERO], &neg));
+        nodes.push(step("Mul", &[&neg, slope], &scaled));
+        nodes.push(step("Add", &[&pos, &scaled], y));
+        count += 1;
+    }
+    graph.node = nodes;
+    if count > 0 {
+        graph.initializer.push(TensorProto {
+            name: ZERO.into(),
+            data_type: DataType::Float as i32,
+            raw_data: 0f32.to_le_bytes().to_vec(),
+            ..TensorProto::default()
+        });
+    }
     Ok(count)
 }
 
@@ -224,5 +280,68 @@ mod tests {
         };
         let y = dequantize(&node, &x, &s, Some(&z)).unwrap();
         assert_eq!(y, vec![1.0, 2.0, 20.0, 30.0, 500.0, 600.0, 6000.0, 7000.0]);
+    }
+
+    /// A one-node model: `PRelu(x, slope)` with x of shape [1, 2, 2, 2] and a per-channel slope.
+    fn prelu_model() -> ModelProto {
+        use tract_onnx::pb::type_proto;
+        let value = |name: &str| tract_onnx::pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(tract_onnx::pb::TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: DataType::Float as i32,
+                    shape: None,
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![tract_onnx::pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 21,
+            }],
+            graph: Some(tract_onnx::pb::GraphProto {
+                node: vec![NodeProto {
+                    name: "act".into(),
+                    op_type: "PRelu".into(),
+                    input: vec!["x".into(), "slope".into()],
+                    output: vec!["y".into()],
+                    ..NodeProto::default()
+                }],
+                initializer: vec![float("slope", &[2, 1, 1], &[0.25, -2.0])],
+                input: vec![value("x")],
+                output: vec![value("y")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn prelu_rewritten_gives_the_same_values() {
+        let x = [-4.0f32, -1.0, 0.0, 3.0, -0.5, 2.0, -8.0, 1.5];
+        // Channel 0 scales negatives by 0.25, channel 1 by -2.
+        let expected = [-1.0f32, -0.25, 0.0, 3.0, 1.0, 2.0, 16.0, 1.5];
+        let eval = |proto: &ModelProto| {
+            let plan = plan(proto, &[1, 2, 2, 2]).unwrap();
+            let input = Tensor::from_shape(&[1, 2, 2, 2], &x).unwrap();
+            run(&plan, input).unwrap().remove(0).1
+        };
+        let original = prelu_model();
+        assert_eq!(eval(&original), expected);
+        let mut rewritten = original.clone();
+        assert_eq!(expand_prelu(&mut rewritten).unwrap(), 1);
+        let ops: Vec<&str> = rewritten
+            .graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect();
+        assert_eq!(ops, ["Relu", "Min", "Mul", "Add"]);
+        assert_eq!(eval(&rewritten), expected);
     }
 }
