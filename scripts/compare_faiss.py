@@ -9,23 +9,11 @@ The file holds max(sizes) base vectors, then the queries, as raw little-endian f
 """
 
 import argparse
-import math
 import statistics
 import time
 
 import faiss
 import numpy as np
-
-# The local engine's calibration (src/engine/local/calibration.rs): similarity = 100 / (1 +
-# exp(-STEEPNESS * (cosine - MIDPOINT))).
-MIDPOINT = 0.30
-STEEPNESS = 21.0
-
-
-def cosine_for_similarity(s: float) -> float:
-    s = min(max(s, 1e-9), 100.0 - 1e-9)
-    return MIDPOINT - math.log(100.0 / s - 1.0) / STEEPNESS
-
 
 def rss_bytes() -> int:
     with open("/proc/self/status") as f:
@@ -68,7 +56,12 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--threshold", type=float, default=80.0)
+    p.add_argument(
+        "--cosine",
+        type=float,
+        required=True,
+        help="the cosine cut-off of the similarity threshold, as bench-search --dump writes it",
+    )
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
 
@@ -82,7 +75,7 @@ def main() -> None:
     queries = np.ascontiguousarray(data[n_max * a.dim :].reshape(a.queries, a.dim))
     del data
     faiss.omp_set_num_threads(a.threads)
-    cos = cosine_for_similarity(a.threshold)
+    cos = a.cosine
     print(
         f"# faiss {faiss.__version__} IndexFlatIP, {a.threads} OpenMP threads, "
         f"top-{a.k}, range search at cosine {cos:.4f}"

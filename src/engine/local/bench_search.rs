@@ -67,7 +67,7 @@ pub fn run(args: &BenchSearchArgs, out: &mut impl Write) -> Result<()> {
         dim: args.dim,
     };
     if let Some(path) = &args.dump {
-        return dump(&gen, args, path, out);
+        return dump(&gen, args, threshold, path, out);
     }
     let threads = args
         .threads
@@ -260,7 +260,13 @@ fn persist_and_reopen(
 }
 
 /// Writes the base rows of the largest size, then the queries, as raw little-endian f32.
-fn dump(gen: &Generator, args: &BenchSearchArgs, path: &Path, out: &mut impl Write) -> Result<()> {
+fn dump(
+    gen: &Generator,
+    args: &BenchSearchArgs,
+    threshold: Similarity,
+    path: &Path,
+    out: &mut impl Write,
+) -> Result<()> {
     let n = args.sizes.iter().copied().max().unwrap_or(0);
     let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
@@ -278,12 +284,20 @@ fn dump(gen: &Generator, args: &BenchSearchArgs, path: &Path, out: &mut impl Wri
     }
     w.flush()
         .with_context(|| format!("write {}", path.display()))?;
+    // The comparison must cut at the engine's own calibration of the threshold, not a copy of it.
+    let cosine_path = path.with_extension("cosine");
+    std::fs::write(
+        &cosine_path,
+        format!("{}\n", calibration::cosine_for_similarity(threshold)),
+    )
+    .with_context(|| format!("write {}", cosine_path.display()))?;
     writeln!(
         out,
-        "wrote {n} base vectors and {} queries of {} f32 to {}",
+        "wrote {n} base vectors and {} queries of {} f32 to {}, the threshold's cosine to {}",
         args.queries,
         args.dim,
-        path.display()
+        path.display(),
+        cosine_path.display()
     )?;
     Ok(())
 }
