@@ -45,6 +45,10 @@ pub struct Neo4jBenchArgs {
     /// Edges written with one transaction each (the rate is what matters).
     #[arg(long, default_value_t = 2_000)]
     pub single_edges: usize,
+    /// Edges of an untimed batched run first, so that the server's JIT has compiled the write
+    /// path before the timed runs (0: none).
+    #[arg(long, default_value_t = 5_000)]
+    pub warmup_edges: usize,
     /// How many times each query runs.
     #[arg(long, default_value_t = 200)]
     pub queries: usize,
@@ -102,6 +106,14 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
     sizes.sort_unstable();
     let mut figures = Vec::new();
     let mut notes = Vec::new();
+    if args.warmup_edges > 0 {
+        let (_, note) = batched(
+            &store,
+            args.seed.wrapping_add(1),
+            args.warmup_edges.max(100),
+        )?;
+        notes.push(note.replacen("batched:", "warm-up (untimed, another seed):", 1));
+    }
     for &edges in &sizes {
         let (figure, note) = batched(&store, args.seed, edges)?;
         figures.push(figure);

@@ -649,22 +649,28 @@ async fn take_numbers(tx: &mut Txn, name: &str, n: usize) -> Work<i64> {
     Ok(last - n + 1)
 }
 
-/// The stored faces among `wanted` with their sequence numbers.
-async fn stored_seqs(tx: &mut Txn, wanted: &HashSet<&FaceId>) -> Work<HashMap<String, i64>> {
+/// The stored faces among `wanted`, each with whether it has a `SIMILAR` edge already (asked only
+/// with `links`; `false` otherwise).
+async fn stored_faces(
+    tx: &mut Txn,
+    wanted: &HashSet<&FaceId>,
+    links: bool,
+) -> Work<HashMap<String, bool>> {
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
-    let found = unwind_rows(
-        tx,
-        "UNWIND $rows AS id MATCH (f:Face {face_id: id}) RETURN f.face_id AS id, f.seq AS seq",
-        ids(wanted.iter().copied()),
-    )
-    .await?;
-    let mut seqs = HashMap::with_capacity(found.len());
+    let cypher = if links {
+        "UNWIND $rows AS id MATCH (f:Face {face_id: id})
+         RETURN f.face_id AS id, EXISTS { (f)-[:SIMILAR]-() } AS linked"
+    } else {
+        "UNWIND $rows AS id MATCH (f:Face {face_id: id}) RETURN f.face_id AS id, false AS linked"
+    };
+    let found = unwind_rows(tx, cypher, ids(wanted.iter().copied())).await?;
+    let mut faces = HashMap::with_capacity(found.len());
     for row in &found {
-        seqs.insert(text(row, "face", "id")?, int(row, "seq")?);
+        faces.insert(text(row, "face", "id")?, get(row, "face", "linked")?);
     }
-    Ok(seqs)
+    Ok(faces)
 }
 
 fn face_row(face: &Face, seq: Option<i64>) -> BoltType {
@@ -762,7 +768,7 @@ async fn ingest(tx: &mut Txn, batch: &IngestBatch) -> Work<IngestOutcome> {
         .chain(batch.searches.iter().map(|s| &s.face_id))
         .collect();
     let wanted: HashSet<&FaceId> = in_batch.union(&named).copied().collect();
-    let stored = stored_seqs(tx, &wanted).await?;
+    let stored = stored_faces(tx, &wanted, true).await?;
     let mut missing: Vec<&FaceId> = named
         .iter()
         .filter(|id| !in_batch.contains(*id) && !stored.contains_key(id.as_str()))
@@ -1039,12 +1045,14 @@ async fn rows_of(tx: &mut Txn, cypher: &str, rows_param: Vec<BoltType>) -> Work<
 }
 
 /// Folds the batch's observations into one edge per pair and writes them: pairs between faces that
-/// were stored before the batch are read first and rewritten only when the batch changed them;
-/// every other pair is new. Returns the counts of new and changed edges.
+/// both had edges before the batch are read first and rewritten only when the batch changed them;
+/// every other pair is new (a face without edges cannot have this one), which spares the lookup
+/// when a backfill writes the faces first and their search hits after. Returns the counts of new
+/// and changed edges.
 async fn upsert_edges(
     tx: &mut Txn,
     batch: &IngestBatch,
-    stored: &HashMap<String, i64>,
+    stored: &HashMap<String, bool>,
 ) -> Work<(usize, usize)> {
     let folded = fold_observations(batch);
     if folded.is_empty() {
@@ -1053,7 +1061,9 @@ async fn upsert_edges(
     let maybe_known: Vec<BoltType> = folded
         .iter()
         .filter(|e| {
-            stored.contains_key(e.pair.a().as_str()) && stored.contains_key(e.pair.b().as_str())
+            // Only two faces that both have edges already can have this one.
+            stored.get(e.pair.a().as_str()) == Some(&true)
+                && stored.get(e.pair.b().as_str()) == Some(&true)
         })
         .map(|e| {
             Map::default()
@@ -1158,7 +1168,7 @@ async fn record_verdicts(tx: &mut Txn, updates: &[VerdictUpdate]) -> Work<usize>
     pairs.sort();
     pairs.dedup();
     let faces: HashSet<&FaceId> = pairs.iter().flat_map(|p| [p.a(), p.b()]).collect();
-    let stored = stored_seqs(tx, &faces).await?;
+    let stored = stored_faces(tx, &faces, false).await?;
     let pair_rows: Vec<BoltType> = pairs
         .iter()
         .map(|p| {
@@ -1279,7 +1289,7 @@ fn decision_type(kind: DecisionKind) -> &'static str {
 /// Fails with [`StoreError::UnknownFace`] naming the first of `faces` that is not stored.
 async fn require_faces(tx: &mut Txn, faces: &[&FaceId]) -> Work<()> {
     let wanted: HashSet<&FaceId> = faces.iter().copied().collect();
-    let stored = stored_seqs(tx, &wanted).await?;
+    let stored = stored_faces(tx, &wanted, false).await?;
     match faces.iter().find(|f| !stored.contains_key(f.as_str())) {
         Some(f) => Err(StoreError::UnknownFace((*f).clone()).into()),
         None => Ok(()),
