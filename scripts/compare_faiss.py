@@ -15,6 +15,7 @@ import time
 import faiss
 import numpy as np
 
+
 def rss_bytes() -> int:
     with open("/proc/self/status") as f:
         for line in f:

@@ -107,12 +107,13 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
     let mut figures = Vec::new();
     let mut notes = Vec::new();
     if args.warmup_edges > 0 {
-        let (_, note) = batched(
-            &store,
-            args.seed.wrapping_add(1),
-            args.warmup_edges.max(100),
-        )?;
-        notes.push(note.replacen("batched:", "warm-up (untimed, another seed):", 1));
+        let seed = args.seed.wrapping_add(1);
+        let edges = args.warmup_edges.max(100);
+        batched(&store, seed, edges)?;
+        notes.push(format!(
+            "warm-up, untimed: {} edges batched with seed {seed} before the timed runs",
+            thousands(edges as f64)
+        ));
     }
     for &edges in &sizes {
         let (figure, note) = batched(&store, args.seed, edges)?;
