@@ -13,26 +13,30 @@
 //! - [`store`]: the `GraphStore` port and its embedded SQLite adapter, with a contract suite that
 //!   every adapter passes.
 //! - [`service`]: the use cases that tie them together: ingest, adjudicate, decide, cluster, what-if.
+//! - [`files`]: walking folders and reading files within bounds, for every command and server.
 //! - [`api`]: the REST API (axum): one router per resource, API keys with roles, one error body,
-//!   Prometheus metrics, the OpenAPI document, and `serve` with graceful shutdown.
-//! - [`photos`]: the commands that run the local engine on directories of photos: `ingest`,
-//!   `match-faces`, `eval`.
+//!   Prometheus metrics, the OpenAPI document, and a server that bounds slow clients.
 //! - [`settings`]: one typed configuration from file and `FACEGRAPH_…` environment variables.
-//! - [`report`]: the JSON and table shapes the CLI prints.
+//! - [`startup`]: `App::build`, the one place that wires store, rules, engine, keys and the data
+//!   directory's writer lock; every command, `serve` and the tests start there.
+//! - [`errors`]: the one formatter of an error and its causes.
+//! - [`cli`]: the shell: clap definitions, one file per command family (the graph commands, the
+//!   photo commands, `serve`, the benchmarks), and every shape the CLI prints.
 //!
 //! The core (`model`, `adjudication`, `cluster`) does no I/O and imports no runtime, database or
-//! engine crate; `tests/architecture.rs` enforces it.
+//! engine crate; nothing below [`cli`] imports clap, anyhow or the CLI; `tests/architecture.rs`
+//! enforces both.
 
 pub mod adjudication;
 pub mod api;
-pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod errors;
+pub mod files;
 pub mod model;
-pub mod photos;
 pub mod rekognition;
-pub mod report;
 pub mod service;
 pub mod settings;
+pub mod startup;
 pub mod store;

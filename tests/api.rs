@@ -11,18 +11,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use facegraph::adjudication::{Adjudicator, RuleSet};
-use facegraph::api::{ApiConfig, ApiKey, ApiKeys, AppState, Role};
+use facegraph::api::ApiConfig;
 use facegraph::engine::local::models::samples_dir;
-use facegraph::engine::local::{ImageLimits, LocalAnalyzer, LocalEngine};
 use facegraph::engine::FaceEngine;
+use facegraph::files::walk;
 use facegraph::model::CollectionId;
-use facegraph::service::{expand_paths, read_subjects_csv, Facegraph, RekognitionIngest};
+use facegraph::service::{read_subjects_csv, RekognitionIngest};
 use facegraph::settings::{Overrides, Settings};
-use facegraph::store::sqlite::SqliteStore;
+use facegraph::startup::{Access, App, LockWait};
 use facegraph::store::GraphStore;
 use reqwest::StatusCode;
-use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -48,6 +46,8 @@ struct TestApp {
     store: Arc<dyn GraphStore>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Holds the data directory's lock for the server's lifetime, as `serve` does.
+    _app: App,
     _dir: tempfile::TempDir,
 }
 
@@ -71,20 +71,40 @@ async fn spawn_with_fixtures() -> TestApp {
     .await
 }
 
+/// The settings of a test server over `dir`: its keys in `FACEGRAPH_API_KEYS` (unless insecure),
+/// the model cache of the environment, nothing else from it.
+fn test_settings(dir: &std::path::Path, insecure: bool) -> Settings {
+    let keys = format!("alice:analyst:{ALICE},loader:ingest:{LOADER},root:admin:{ROOT}");
+    let overrides = Overrides {
+        data_dir: Some(dir.to_owned()),
+        ..Overrides::default()
+    };
+    Settings::load_with_env(&overrides, |k| match k {
+        "FACEGRAPH_API_KEYS" => (!insecure).then(|| keys.clone()),
+        "FACEGRAPH_MODELS_DIR" | "HOME" | "XDG_CACHE_HOME" => std::env::var(k).ok(),
+        _ => None,
+    })
+    .unwrap()
+}
+
+/// The server as `facegraph serve` builds it (`App::build`), on port 0 over a fresh data directory.
 async fn spawn_with(opts: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store: Arc<dyn GraphStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("facegraph.sqlite3")).expect("store"));
+    let settings = test_settings(dir.path(), opts.insecure);
+    let mut access = Access::write(LockWait::NoWait);
+    if opts.engine {
+        access = access.with_engine();
+    }
+    let app = App::build(&settings, access, &|_| {}).expect("the app builds");
     if opts.fixtures {
-        let app = Facegraph::new(Arc::clone(&store), Adjudicator::new(RuleSet::default()));
-        let files = expand_paths(&[
+        let walked = walk(&[
             PathBuf::from(format!("{FIXTURES}/pascal")),
             PathBuf::from(format!("{FIXTURES}/camel")),
-        ])
-        .unwrap();
+        ]);
         let report = app
+            .graph()
             .ingest_rekognition(
-                &files,
+                &walked.files,
                 &RekognitionIngest {
                     collection_id: CollectionId::parse("test-collection").unwrap(),
                     subjects: read_subjects_csv(&PathBuf::from(format!("{FIXTURES}/subjects.csv")))
@@ -94,34 +114,15 @@ async fn spawn_with(opts: Options) -> TestApp {
             .expect("fixtures ingest");
         assert_eq!(report.rejected().count(), 0);
     }
-    let keys = if opts.insecure {
-        ApiKeys::insecure()
-    } else {
-        let key = |name: &str, roles: &[Role], k: &str| {
-            ApiKey::from_secret(name, roles, &SecretString::from(k.to_owned())).unwrap()
-        };
-        ApiKeys::new(vec![
-            key("alice", &[Role::Analyst], ALICE),
-            key("loader", &[Role::Ingest], LOADER),
-            key("root", &[Role::Admin], ROOT),
-        ])
-        .unwrap()
-    };
     let engine: Option<Arc<dyn FaceEngine>> = opts.engine.then(|| {
-        let models = Settings::load(&Overrides::default()).unwrap().models_dir;
-        let analyzer = LocalAnalyzer::load(&models, ImageLimits::default()).unwrap_or_else(|e| {
+        app.engine().unwrap_or_else(|e| {
             panic!("{e}: run `facegraph models fetch` (scripts/test does) before the tests")
-        });
-        Arc::new(LocalEngine::open(dir.path(), Arc::new(analyzer)).unwrap()) as Arc<dyn FaceEngine>
+        })
     });
-    let state = AppState::new(
-        Arc::clone(&store),
-        Adjudicator::new(RuleSet::default()),
-        engine,
-        keys,
-        ApiConfig::default(),
-    )
-    .unwrap();
+    let state = app
+        .api_state(engine, opts.insecure, ApiConfig::default())
+        .unwrap();
+    let store = Arc::clone(app.graph().store());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -135,6 +136,7 @@ async fn spawn_with(opts: Options) -> TestApp {
         store,
         shutdown: Some(tx),
         server: Some(server),
+        _app: app,
         _dir: dir,
     }
 }

@@ -123,3 +123,94 @@ fn every_source_file_opens_with_a_module_doc() {
         missing.join("\n")
     );
 }
+
+/// Every source file of `src/` outside the shell (`src/cli/` and `src/main.rs`).
+fn below_the_shell() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    files.retain(|f| !f.starts_with(src().join("cli")) && *f != src().join("main.rs"));
+    assert!(files.len() > 20, "the layout moved: update this test");
+    files
+}
+
+/// Code lines only: comment lines and doc comments left out.
+fn code(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn nothing_below_the_shell_imports_clap_anyhow_or_the_cli() {
+    let mut violations = Vec::new();
+    for f in below_the_shell() {
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for krate in ["clap", "anyhow"] {
+            if mentions(&text, krate) {
+                violations.push(format!("{} uses {krate}", f.display()));
+            }
+        }
+        if code(&text).contains("crate::cli") {
+            violations.push(format!("{} reaches into the CLI", f.display()));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "clap, anyhow and the CLI belong to the shell (src/cli/, src/main.rs):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_core_imports_nothing_from_the_outer_layers() {
+    let mut files = Vec::new();
+    rust_files(&src().join("model"), &mut files);
+    rust_files(&src().join("adjudication"), &mut files);
+    files.push(src().join("cluster.rs"));
+    let outer = [
+        "store",
+        "service",
+        "api",
+        "engine",
+        "settings",
+        "startup",
+        "cli",
+        "rekognition",
+        "files",
+    ];
+    let mut violations = Vec::new();
+    for f in &files {
+        let text = code(&std::fs::read_to_string(f).expect("read source"));
+        for m in outer {
+            if text.contains(&format!("crate::{m}::")) || text.contains(&format!("crate::{m};")) {
+                violations.push(format!("{} uses crate::{m}", f.display()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "the core (model, adjudication, cluster) depends on nothing outside it:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn model_types_are_not_serialize() {
+    let mut files = Vec::new();
+    rust_files(&src().join("model"), &mut files);
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = code(&std::fs::read_to_string(f).expect("read source"));
+            text.contains("Serialize") || mentions(&text, "serde")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "model types cross no boundary as they are; wire types in api::wire, rekognition::wire and \
+         the stores carry them:\n{}",
+        offenders.join("\n")
+    );
+}

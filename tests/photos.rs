@@ -155,7 +155,7 @@ fn match_faces_cross_matches_a_directory_and_reports_bad_files_without_stopping(
 }
 
 #[test]
-fn match_faces_saves_index_responses_that_ingest_rekognition_reads_back() {
+fn match_faces_saves_responses_that_ingest_rekognition_turns_into_the_same_graph() {
     let app = App::new(&["obama.jpg", "obama2.jpg", "biden.jpg"]);
     std::fs::create_dir(app.photos().join("more")).unwrap();
     std::fs::copy(
@@ -164,7 +164,7 @@ fn match_faces_saves_index_responses_that_ingest_rekognition_reads_back() {
     )
     .unwrap();
     let out_dir = app.path("image-data");
-    let (stdout, _) = app.run_ok(
+    let (stdout, stderr) = app.run_ok(
         &[
             "match-faces",
             "--collection-id",
@@ -175,15 +175,18 @@ fn match_faces_saves_index_responses_that_ingest_rekognition_reads_back() {
             "--output-dir",
             out_dir.to_str().unwrap(),
             "--verbose",
+            "--json",
+            "--match-confidence-threshold",
+            "0",
             app.photos().to_str().unwrap(),
         ],
         0,
     );
     assert!(
-        stdout.contains("Found 1 faces in image more/obama3.jpg in "),
-        "{stdout}"
+        stderr.contains("Found 1 faces in image more/obama3.jpg in "),
+        "{stderr}"
     );
-    assert!(stdout.contains("Deleted collection poc"), "{stdout}");
+    assert!(stderr.contains("Deleted collection poc"), "{stderr}");
     let saved: Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("more:obama3.jpg.json")).unwrap())
             .unwrap();
@@ -192,6 +195,16 @@ fn match_faces_saves_index_responses_that_ingest_rekognition_reads_back() {
         "{saved:#}"
     );
     assert!(saved["FaceRecords"][0]["FaceDetail"]["Gender"]["Value"].is_string());
+    // The cross-match as printed: one row per search direction.
+    let rows: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        4 * 3,
+        "every face finds the other three at 0: {stdout}"
+    );
 
     // The collection was deleted: a second run indexes everything again.
     let (stdout, _) = app.run_ok(
@@ -216,10 +229,38 @@ fn match_faces_saves_index_responses_that_ingest_rekognition_reads_back() {
         0,
     );
     assert!(
-        stdout.contains("Files read: 4 (4 ingested: 4 IndexFaces; 0 rejected)")
-            && stdout.contains("Faces: 4 in the files, 4 new"),
+        stdout.contains("Files read: 8 (8 ingested: 4 IndexFaces, 4 SearchFaces; 0 rejected)")
+            && stdout.contains("Faces: 4 in the files, 4 new")
+            && stdout.contains("Edges: 6 new"),
         "{stdout}"
     );
+    // The graph holds every printed row: each pair once, with both directions' similarities.
+    let (matches, _) = other.run_ok(&["matches", "--json"], 0);
+    let mut edges = std::collections::HashMap::new();
+    for line in matches.lines() {
+        let m: Value = serde_json::from_str(line).unwrap();
+        let (a, b) = (m["face_a"].as_str().unwrap(), m["face_b"].as_str().unwrap());
+        edges.insert(
+            (a.to_owned(), b.to_owned()),
+            m["similarity_ab"].as_f64().unwrap(),
+        );
+        edges.insert(
+            (b.to_owned(), a.to_owned()),
+            m["similarity_ba"].as_f64().unwrap(),
+        );
+    }
+    assert_eq!(edges.len(), rows.len());
+    for row in &rows {
+        let key = (
+            row["source_face_id"].as_str().unwrap().to_owned(),
+            row["target_face_id"].as_str().unwrap().to_owned(),
+        );
+        assert_eq!(
+            edges.get(&key),
+            row["similarity"].as_f64().as_ref(),
+            "{row}"
+        );
+    }
 }
 
 #[test]

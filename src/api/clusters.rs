@@ -11,9 +11,8 @@ use utoipa_axum::routes;
 
 use super::auth::{AnalystRole, Authorized};
 use super::extract::{decode_cursor, encode_cursor, page_limit, ApiQuery};
-use super::wire::{ClusterLink, ClusterSummary, FaceOut, MatchOut, PairOut};
+use super::wire::{pair_out, ClusterLink, ClusterSummary, FaceOut, MatchOut, PairOut};
 use super::{ApiError, AppState};
-use crate::model::FacePair;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -140,7 +139,6 @@ async fn get_cluster(
             ))
         })?;
     let c = &detail.view.cluster;
-    let pair = |p: &FacePair| vec![p.a().to_string(), p.b().to_string()];
     Ok(Json(ClusterOut {
         cluster_id: c.id.clone(),
         fraud_lead: detail.view.subjects.len() >= 2,
@@ -151,18 +149,9 @@ async fn get_cluster(
             .map(ToString::to_string)
             .collect(),
         faces: detail.faces.iter().map(FaceOut::from).collect(),
-        links: c
-            .edges
-            .iter()
-            .map(|e| ClusterLink {
-                face_a: e.pair.a().to_string(),
-                face_b: e.pair.b().to_string(),
-                similarity: e.similarity,
-                must_link: e.must_link,
-            })
-            .collect(),
+        links: c.edges.iter().map(ClusterLink::from).collect(),
         edges: detail.edges.iter().map(MatchOut::from).collect(),
-        cut: c.cut.iter().map(pair).collect(),
-        conflicts: c.conflicts.iter().map(pair).collect(),
+        cut: c.cut.iter().map(pair_out).collect(),
+        conflicts: c.conflicts.iter().map(pair_out).collect(),
     }))
 }

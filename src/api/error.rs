@@ -183,16 +183,9 @@ impl ApiError {
     }
 }
 
-/// The error and its causes, joined by ": ", for the log.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
+/// The error and its causes, for the log.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    crate::errors::chain(err)
 }
 
 impl IntoResponse for ApiError {

@@ -16,8 +16,7 @@ mod images;
 pub mod metrics;
 mod review;
 mod rulesets;
-mod serve;
-mod wire;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -34,7 +33,6 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::{hash_key, parse_env_keys, ApiKey, ApiKeys, KeyError, Role};
 pub use error::{ApiError, ErrorBody, FieldError};
 pub use metrics::Metrics;
-pub use serve::{api_key_command, serve_command, shutdown_signal, ApiKeyCommand, ServeArgs};
 
 use crate::adjudication::Adjudicator;
 use crate::engine::FaceEngine;

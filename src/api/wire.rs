@@ -1,12 +1,13 @@
-//! The JSON shapes of the REST API, with their OpenAPI schemas. Domain types stay free of serde; these
-//! are built from them at the edge. Field names follow the CLI's JSON lines (`report.rs`).
+//! The JSON shapes of matches, faces, verdict changes, clusters and explanations, with their OpenAPI
+//! schemas: the REST API's bodies and the CLI's JSON lines are these same types, so the two cannot
+//! drift. Domain types stay free of serde; these are built from them at the edge.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::model::{Judgement, Reason};
-use crate::service::{ClusterView, MatchView, VerdictChange};
+use crate::model::{Decision, Evidence, Judgement, Reason};
+use crate::service::{ClusterView, Explanation, MatchView, VerdictChange};
 use crate::store::FaceRecord;
 
 /// One reason behind a verdict.
@@ -27,9 +28,25 @@ impl From<&Reason> for ReasonOut {
         Self {
             code: r.code.as_str(),
             message: r.message.clone(),
-            evidence: crate::report::evidence_json(r),
+            evidence: evidence_json(r),
         }
     }
+}
+
+/// A reason's evidence as a JSON object: numbers as numbers (null if not finite), names as strings.
+fn evidence_json(r: &Reason) -> Map<String, Value> {
+    r.evidence
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Evidence::Number(n) => {
+                    serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+                }
+                Evidence::Text(t) => Value::String(t.clone()),
+            };
+            (k.to_string(), v)
+        })
+        .collect()
 }
 
 fn reasons(j: &Judgement) -> Vec<ReasonOut> {
@@ -245,7 +262,7 @@ impl From<&VerdictChange> for ChangeOut {
     }
 }
 
-/// A cluster in a list.
+/// A cluster in a list (the CLI's `clusters --json` lines and `GET /v1/clusters`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClusterSummary {
     /// Stable id; changes when and only when membership changes.
@@ -256,6 +273,12 @@ pub struct ClusterSummary {
     pub subjects: Vec<String>,
     /// Two or more subjects: a fraud lead.
     pub fraud_lead: bool,
+    /// The confirmed edges and must-links that hold it together.
+    pub edges: Vec<ClusterLink>,
+    /// Confirmed edges cut to honour an analyst's "different people".
+    pub cut: Vec<PairOut>,
+    /// "Different people" decisions that must-links alone contradict.
+    pub conflicts: Vec<PairOut>,
 }
 
 impl From<&ClusterView> for ClusterSummary {
@@ -265,8 +288,16 @@ impl From<&ClusterView> for ClusterSummary {
             faces: c.cluster.faces.iter().map(ToString::to_string).collect(),
             subjects: c.subjects.iter().map(ToString::to_string).collect(),
             fraud_lead: c.subjects.len() >= 2,
+            edges: c.cluster.edges.iter().map(ClusterLink::from).collect(),
+            cut: c.cluster.cut.iter().map(pair_out).collect(),
+            conflicts: c.cluster.conflicts.iter().map(pair_out).collect(),
         }
     }
+}
+
+/// A pair as the list of its two ids.
+pub fn pair_out(p: &crate::model::FacePair) -> PairOut {
+    vec![p.a().to_string(), p.b().to_string()]
 }
 
 /// A link holding a cluster together.
@@ -282,5 +313,92 @@ pub struct ClusterLink {
     pub must_link: bool,
 }
 
+impl From<&crate::cluster::ClusterEdge> for ClusterLink {
+    fn from(e: &crate::cluster::ClusterEdge) -> Self {
+        Self {
+            face_a: e.pair.a().to_string(),
+            face_b: e.pair.b().to_string(),
+            similarity: e.similarity,
+            must_link: e.must_link,
+        }
+    }
+}
+
 /// A pair of faces, as a list of the two ids.
 pub type PairOut = Vec<String>;
+
+/// A judgement: verdict, score, rule set and reasons.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JudgementOut {
+    /// `confirmed`, `review` or `rejected`.
+    pub verdict: &'static str,
+    /// Ranking score, 0-100.
+    pub score: f64,
+    /// Version of the rule set behind it.
+    pub rule_set: String,
+    /// Why, the similarity band first.
+    pub reasons: Vec<ReasonOut>,
+}
+
+impl From<&Judgement> for JudgementOut {
+    fn from(j: &Judgement) -> Self {
+        Self {
+            verdict: j.verdict.as_str(),
+            score: j.score,
+            rule_set: j.rule_set.clone(),
+            reasons: reasons(j),
+        }
+    }
+}
+
+/// An analyst's decision on a pair, as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionRecordOut {
+    /// `same` or `different`.
+    pub decision: &'static str,
+    /// Who decided.
+    pub analyst: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Why, if said.
+    pub note: Option<String>,
+}
+
+impl From<&Decision> for DecisionRecordOut {
+    fn from(d: &Decision) -> Self {
+        Self {
+            decision: d.kind.as_str(),
+            analyst: d.analyst.clone(),
+            at: d.at.to_string(),
+            note: d.note.clone(),
+        }
+    }
+}
+
+/// Everything known of a pair (`facegraph explain --json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplanationOut {
+    /// The first face.
+    pub face_a: FaceOut,
+    /// The second face.
+    pub face_b: FaceOut,
+    /// The stored match; null when no search found the pair similar.
+    #[serde(rename = "match")]
+    pub stored: Option<MatchOut>,
+    /// What the current rule set says now, when there is a match.
+    pub current: Option<JudgementOut>,
+    /// Analyst decisions on the pair, oldest first.
+    pub decisions: Vec<DecisionRecordOut>,
+}
+
+impl From<&Explanation> for ExplanationOut {
+    fn from(ex: &Explanation) -> Self {
+        Self {
+            face_a: FaceOut::from(&ex.face_a),
+            face_b: FaceOut::from(&ex.face_b),
+            stored: ex.stored.as_ref().map(MatchOut::from),
+            current: ex.current.as_ref().map(JudgementOut::from),
+            decisions: ex.decisions.iter().map(DecisionRecordOut::from).collect(),
+        }
+    }
+}

@@ -29,7 +29,7 @@ pub enum EngineError {
         face_id: FaceId,
     },
     /// The image cannot be used: empty, truncated, not JPEG or PNG, or too large.
-    #[error("invalid image: {0}")]
+    #[error("invalid image")]
     InvalidImage(#[from] ImageError),
     /// An image searched by image has no face.
     #[error("there is no face in the image")]

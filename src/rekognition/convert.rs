@@ -402,7 +402,7 @@ fn mark_largest(faces: &mut [Face]) {
     let mut largest: Option<(usize, f32)> = None;
     for (i, face) in faces.iter().enumerate() {
         let area = face.bbox.area();
-        if largest.map_or(true, |(_, best)| area > best) {
+        if largest.is_none_or(|(_, best)| area > best) {
             largest = Some((i, area));
         }
     }

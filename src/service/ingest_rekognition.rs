@@ -4,20 +4,49 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::files::{read_bounded, FileError};
 use crate::model::{
     Collection, CollectionId, ExternalImageId, FaceId, Observation, SearchRecord, Similarity,
     SubjectId, Timestamp,
 };
 use crate::rekognition::{
     index_faces_to_domain, list_faces_to_domain, parse_saved, search_by_image_to_domain,
-    search_to_domain, SavedResponse, SearchResult,
+    search_to_domain, SavedResponse, SavedResponseError, SearchResult,
 };
-use crate::store::IngestBatch;
+use crate::store::{IngestBatch, StoreError};
 
 use super::{Facegraph, Readjudication, ServiceError};
 
+/// The largest saved response read, in bytes: ten times the largest the project has seen.
+pub const MAX_SAVED_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// Why a saved response file was refused; nothing of it was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedFileError {
+    /// The file could not be read (it names itself).
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The file is not a saved response, or a value in it is invalid.
+    #[error(transparent)]
+    Response(#[from] SavedResponseError),
+    /// A search names a face that no index or list response introduced.
+    #[error(
+        "{field}: face {face} was not introduced by any IndexFaces or ListFaces response; ingest \
+         the index response of its image first"
+    )]
+    UnknownFace {
+        /// The JSON path of the member that names it.
+        field: String,
+        /// The face.
+        face: FaceId,
+    },
+    /// The store refused the file's batch.
+    #[error("the graph store refused it")]
+    Store(#[source] StoreError),
+}
+
 /// What happened to one input file.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum FileOutcome {
     /// Read and stored.
     Ingested {
@@ -29,14 +58,11 @@ pub enum FileOutcome {
         new_edges: usize,
     },
     /// Refused; nothing of it was stored.
-    Rejected {
-        /// Why, naming the field where there is one.
-        reason: String,
-    },
+    Rejected(SavedFileError),
 }
 
 /// The summary of an ingest run.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct IngestReport {
     /// Every file, in the order read, with its outcome.
     pub files: Vec<(PathBuf, FileOutcome)>,
@@ -56,9 +82,9 @@ pub struct IngestReport {
 
 impl IngestReport {
     /// Files refused.
-    pub fn rejected(&self) -> impl Iterator<Item = (&PathBuf, &str)> {
+    pub fn rejected(&self) -> impl Iterator<Item = (&PathBuf, &SavedFileError)> {
         self.files.iter().filter_map(|(p, o)| match o {
-            FileOutcome::Rejected { reason } => Some((p, reason.as_str())),
+            FileOutcome::Rejected(e) => Some((p, e)),
             FileOutcome::Ingested { .. } => None,
         })
     }
@@ -71,40 +97,6 @@ pub struct RekognitionIngest {
     pub collection_id: CollectionId,
     /// Subjects by external image id, from the subjects CSV.
     pub subjects: Vec<(ExternalImageId, SubjectId)>,
-}
-
-/// Lists the files of the given paths: files as given, directories walked in name order, hidden
-/// entries skipped.
-pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, std::io::Error> {
-    let mut out = Vec::new();
-    for p in paths {
-        walk(p, &mut out)?;
-    }
-    Ok(out)
-}
-
-fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), std::io::Error> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
-    })?;
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                !p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('.'))
-            })
-            .collect();
-        entries.sort();
-        for e in entries {
-            walk(&e, out)?;
-        }
-    } else {
-        out.push(path.to_owned());
-    }
-    Ok(())
 }
 
 /// Reads a subjects CSV with the header `external_image_id,subject_id`. Any invalid row refuses the
@@ -154,15 +146,20 @@ impl Facegraph {
         let mut report = IngestReport::default();
         let mut parsed: Vec<(usize, &'static str, Parsed)> = Vec::new();
         for (i, path) in files.iter().enumerate() {
-            report.files.push((
-                path.clone(),
-                FileOutcome::Rejected {
-                    reason: String::new(),
-                },
-            ));
             match self.parse_file(path, opts, now) {
-                Ok((kind, p)) => parsed.push((i, kind, p)),
-                Err(reason) => report.files[i].1 = FileOutcome::Rejected { reason },
+                Ok((kind, p)) => {
+                    // Settled below, once the file's batch is stored.
+                    report.files.push((
+                        path.clone(),
+                        FileOutcome::Ingested {
+                            kind,
+                            new_faces: 0,
+                            new_edges: 0,
+                        },
+                    ));
+                    parsed.push((i, kind, p));
+                }
+                Err(e) => report.files.push((path.clone(), FileOutcome::Rejected(e))),
             }
         }
         // Index and list responses first, so that every face exists before a search names it.
@@ -178,11 +175,7 @@ impl Facegraph {
                             new_edges: 0,
                         };
                     }
-                    Err(e) => {
-                        report.files[*i].1 = FileOutcome::Rejected {
-                            reason: error_chain(&e),
-                        }
-                    }
+                    Err(e) => report.files[*i].1 = FileOutcome::Rejected(SavedFileError::Store(e)),
                 }
             }
         }
@@ -206,7 +199,7 @@ impl Facegraph {
                             new_edges: o.new_edges,
                         }
                     }
-                    Err(reason) => FileOutcome::Rejected { reason },
+                    Err(e) => FileOutcome::Rejected(e),
                 };
                 report.files[i].1 = outcome;
             }
@@ -220,9 +213,9 @@ impl Facegraph {
         path: &Path,
         opts: &RekognitionIngest,
         now: Timestamp,
-    ) -> Result<(&'static str, Parsed), String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read the file: {e}"))?;
-        let saved = parse_saved(&bytes).map_err(|e| e.to_string())?;
+    ) -> Result<(&'static str, Parsed), SavedFileError> {
+        let bytes = read_bounded(path, MAX_SAVED_RESPONSE_BYTES)?;
+        let saved = parse_saved(&bytes)?;
         let kind = saved.kind();
         let collection = Collection {
             collection_id: opts.collection_id.clone(),
@@ -233,8 +226,7 @@ impl Facegraph {
         let source = path.display().to_string();
         let parsed = match saved {
             SavedResponse::IndexFaces(resp) => {
-                let indexed = index_faces_to_domain(&resp, &opts.collection_id, now)
-                    .map_err(|e| e.to_string())?;
+                let indexed = index_faces_to_domain(&resp, &opts.collection_id, now)?;
                 let seen = indexed.faces.len();
                 let mut image = indexed.image;
                 if let Some(img) = image.as_mut() {
@@ -255,8 +247,7 @@ impl Facegraph {
                 )
             }
             SavedResponse::ListFaces(resp) => {
-                let faces = list_faces_to_domain(&resp, &opts.collection_id, now)
-                    .map_err(|e| e.to_string())?;
+                let faces = list_faces_to_domain(&resp, &opts.collection_id, now)?;
                 let seen = faces.len();
                 let collections = vec![Collection {
                     face_model_version: resp.face_model_version.clone(),
@@ -287,11 +278,9 @@ impl Facegraph {
                     seen,
                 )
             }
-            SavedResponse::SearchFaces(resp) => {
-                Parsed::Search(search_to_domain(&resp).map_err(|e| e.to_string())?)
-            }
+            SavedResponse::SearchFaces(resp) => Parsed::Search(search_to_domain(&resp)?),
             SavedResponse::SearchFacesByImage(resp) => {
-                Parsed::Search(search_by_image_to_domain(&resp).map_err(|e| e.to_string())?)
+                Parsed::Search(search_by_image_to_domain(&resp)?)
             }
         };
         Ok((kind, parsed))
@@ -303,7 +292,7 @@ impl Facegraph {
         opts: &RekognitionIngest,
         collection_seq: i64,
         now: Timestamp,
-    ) -> Result<crate::store::IngestOutcome, String> {
+    ) -> Result<crate::store::IngestOutcome, SavedFileError> {
         let mut named: Vec<(FaceId, String)> =
             vec![(result.searched_face_id.clone(), "SearchedFaceId".to_owned())];
         for (i, m) in result.matches.iter().enumerate() {
@@ -313,15 +302,15 @@ impl Facegraph {
         let known: std::collections::HashSet<FaceId> = self
             .store
             .faces(&ids)
-            .map_err(|e| error_chain(&e))?
+            .map_err(SavedFileError::Store)?
             .into_iter()
             .map(|f| f.face.face_id)
             .collect();
         if let Some((id, field)) = named.iter().find(|(id, _)| !known.contains(id)) {
-            return Err(format!(
-                "{field}: face {id} was not introduced by any IndexFaces or ListFaces response; ingest the index \
-                 response of its image first"
-            ));
+            return Err(SavedFileError::UnknownFace {
+                field: field.clone(),
+                face: id.clone(),
+            });
         }
         let observations: Vec<Observation> = result
             .matches
@@ -353,18 +342,6 @@ impl Facegraph {
             searches: vec![search],
             ..IngestBatch::default()
         };
-        self.store.ingest(&batch).map_err(|e| error_chain(&e))
+        self.store.ingest(&batch).map_err(SavedFileError::Store)
     }
-}
-
-/// An error with its causes, joined, for a one-line report.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

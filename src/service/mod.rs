@@ -14,7 +14,8 @@ pub use ingest_images::{
     DEFAULT_SEARCH_THRESHOLD,
 };
 pub use ingest_rekognition::{
-    expand_paths, read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest,
+    read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest, SavedFileError,
+    MAX_SAVED_RESPONSE_BYTES,
 };
 pub use queries::{
     Candidate, CandidateFace, ClusterDetail, RecordedMatch, CANDIDATE_COLLECTION, SUBMITTED_ENGINE,

@@ -1,16 +1,11 @@
 //! The `GraphStore` port: where the match graph lives. Adapters: `sqlite` (embedded, one file, the
-//! default) and [`neo4j`] (a Neo4j server over Bolt). Every adapter passes the same contract suite in [`contract`].
+//! default) and [`neo4j`] (a Neo4j server over Bolt); `crate::startup::open_store` opens the one
+//! the settings name. Every adapter passes the same contract suite in [`contract`].
 
 mod codec;
 pub mod contract;
 pub mod neo4j;
 pub mod sqlite;
-
-use std::sync::Arc;
-
-use anyhow::Context as _;
-
-use crate::settings::{Settings, StoreLocation};
 
 use crate::model::{
     Collection, Decision, Edge, ExternalImageId, Face, FaceId, FacePair, Image, Judgement,
@@ -201,29 +196,5 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug {
             .collect();
         faces.sort_by_key(|f| f.seq);
         Ok(faces)
-    }
-}
-
-/// Opens the store the settings name: the embedded store in the data directory (created when
-/// missing), or the Neo4j server, whose schema is applied before anything is written.
-pub fn open(settings: &Settings) -> anyhow::Result<Arc<dyn GraphStore>> {
-    match &settings.store {
-        StoreLocation::Sqlite => {
-            let path = settings.sqlite_path();
-            let store = sqlite::SqliteStore::open(&path)
-                .with_context(|| format!("cannot open the graph at {}", path.display()))?;
-            Ok(Arc::new(store))
-        }
-        StoreLocation::Bolt(url) => {
-            let store =
-                neo4j::Neo4jStore::connect(&neo4j::Login::from_settings(url, &settings.neo4j))
-                    .with_context(|| {
-                        format!(
-                            "cannot open the graph in Neo4j at {url} (database {}, user {})",
-                            settings.neo4j.database, settings.neo4j.user
-                        )
-                    })?;
-            Ok(Arc::new(store))
-        }
     }
 }

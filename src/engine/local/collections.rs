@@ -116,7 +116,7 @@ pub enum StoreError {
     #[error("collection {0} was deleted")]
     Deleted(CollectionId),
     /// A face's embedding does not fit the collection.
-    #[error("a face's embedding cannot be indexed: {0}")]
+    #[error("a face's embedding cannot be indexed")]
     Embedding(#[from] super::index::IndexError),
 }
 

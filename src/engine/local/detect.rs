@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::{anyhow as format_err, ensure};
 use image::RgbImage;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{ensure, format_err};
 
 use super::onnx::{self, Plan};
 use super::resize::area_downscale;

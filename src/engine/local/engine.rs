@@ -616,6 +616,33 @@ pub fn index_faces_response(result: &IndexFacesResult) -> wire::IndexFacesRespon
     }
 }
 
+/// A SearchFaces response in Rekognition's shape, as the service would have answered: what
+/// `match-faces --save-image-data` saves so that `ingest-rekognition` can rebuild the edges.
+pub fn search_faces_response(
+    searched: &FaceId,
+    matches: &[FaceMatch],
+    face_model_version: &str,
+) -> wire::SearchFacesResponse {
+    wire::SearchFacesResponse {
+        searched_face_id: Some(searched.to_string()),
+        face_matches: Some(
+            matches
+                .iter()
+                .map(|m| wire::FaceMatch {
+                    similarity: Some(m.similarity.get()),
+                    face: Some(wire::Face {
+                        face_id: Some(m.face_id.to_string()),
+                        image_id: Some(m.image_id.to_string()),
+                        external_image_id: m.external_image_id.as_ref().map(ToString::to_string),
+                        ..wire::Face::default()
+                    }),
+                })
+                .collect(),
+        ),
+        face_model_version: Some(face_model_version.to_owned()),
+    }
+}
+
 /// The prefix of ListFaces tokens, so that a token of another kind is recognised as foreign.
 const TOKEN_PREFIX: &str = "lf1.";
 

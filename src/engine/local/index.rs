@@ -135,13 +135,13 @@ impl VectorIndex {
             .ok()
             .filter(|s| *s < u32::MAX)
             .ok_or(IndexError::Full)?;
-        if self.rows % self.chunk_rows == 0 {
+        if self.rows.is_multiple_of(self.chunk_rows) {
             self.chunks.push(Chunk::new(self.chunk_rows * self.dim)?);
         }
         if let Some(chunk) = self.chunks.last_mut() {
             chunk.push(vector, 1.0 / norm);
         }
-        if self.rows % 64 == 0 {
+        if self.rows.is_multiple_of(64) {
             self.dead.push(0);
         }
         self.rows += 1;
@@ -243,12 +243,12 @@ impl VectorIndex {
 
     fn push_raw(&mut self, row: &[f32]) -> Option<u32> {
         let slot = u32::try_from(self.rows).ok()?;
-        if self.rows % self.chunk_rows == 0 {
+        if self.rows.is_multiple_of(self.chunk_rows) {
             self.chunks
                 .push(Chunk::new(self.chunk_rows * self.dim).ok()?);
         }
         self.chunks.last_mut()?.push(row, 1.0);
-        if self.rows % 64 == 0 {
+        if self.rows.is_multiple_of(64) {
             self.dead.push(0);
         }
         self.rows += 1;

@@ -8,8 +8,6 @@
 pub mod align;
 pub mod analyzer;
 pub mod attributes;
-pub mod bench;
-pub mod bench_search;
 pub mod calibration;
 pub mod collections;
 pub mod detect;
@@ -24,7 +22,10 @@ pub mod resize;
 mod tests;
 
 pub use analyzer::LocalAnalyzer;
-pub use engine::{index_faces_response, LocalEngine, QualityBar, MAX_RESULTS};
+pub(crate) use engine::face_record;
+pub use engine::{
+    index_faces_response, search_faces_response, LocalEngine, QualityBar, MAX_RESULTS,
+};
 pub use image::ImageLimits;
 
 use crate::model::{BoundingBox, Confidence, FaceAttributes, ImageId};

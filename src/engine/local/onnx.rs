@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow as format_err, ensure, Context};
 use tract_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{ensure, format_err, TractErrorContext as _};
 
 /// A model ready to run, shared between threads.
 pub type Plan = Arc<TypedRunnableModel>;

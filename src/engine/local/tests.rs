@@ -637,7 +637,7 @@ fn a_zero_filled_tail_is_cut_and_damage_before_good_records_is_refused() {
     std::fs::write(f.log_path(), &bytes).unwrap();
     f.reopen();
     let err = f.engine.describe_collection(&f.coll).unwrap_err();
-    let chain = format!("{:?}", anyhow::Error::from(err));
+    let chain = crate::errors::chain(&err);
     assert!(chain.contains("corrupt at byte 8"), "{chain}");
 }
 

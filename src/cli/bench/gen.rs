@@ -630,7 +630,7 @@ pub(crate) fn cluster_plan(
     while start < faces {
         let k = rng.group_size(16).min(faces - start);
         groups.push((start as u32, k as u32));
-        group_of.extend(std::iter::repeat(groups.len() as u32 - 1).take(k));
+        group_of.extend(std::iter::repeat_n(groups.len() as u32 - 1, k));
         start += k;
     }
     // One edge in two hundred joins two groups; the rest hold groups together.

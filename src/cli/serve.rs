@@ -1,5 +1,5 @@
-//! The `serve` and `api-key` commands: build the server from the settings (refusing to start without
-//! keys unless told to run open), serve until SIGTERM or SIGINT, and make or hash API keys.
+//! The `serve` and `api-key` commands: build the server with [`App::build`] (refusing to start
+//! without keys unless told to run open), serve until SIGTERM or SIGINT, and make or hash API keys.
 
 use std::io::{BufRead, Read, Write};
 use std::net::SocketAddr;
@@ -9,11 +9,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::auth::{hash_key, parse_env_keys, ApiKey, ApiKeys, Role};
-use super::{run, ApiConfig, AppState};
-use crate::adjudication::Adjudicator;
-use crate::engine::{EngineError, FaceEngine};
-use crate::settings::Settings;
+use super::{output, Shell};
+use crate::api::{hash_key, ApiConfig, ApiKey, Role};
+use crate::engine::FaceEngine;
+use crate::startup::{Access, App};
 
 /// The default listen address: loopback only, so that nothing is exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -48,9 +47,11 @@ pub enum ApiKeyCommand {
     Hash,
 }
 
-/// Runs `serve`: blocks until a shutdown signal, then lets in-flight requests finish.
-pub fn serve_command(settings: &Settings, args: &ServeArgs) -> Result<i32> {
-    let keys = load_keys(settings, args.insecure_no_auth)?;
+/// Runs `serve`: blocks until a shutdown signal, then lets in-flight requests finish. It writes
+/// to the data directory (its graph and, with the engine, its collections), so it holds the data
+/// directory's lock for its lifetime; with a Bolt store and no engine it takes none.
+pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
+    let settings = &shell.settings;
     let listen = args
         .listen
         .clone()
@@ -59,16 +60,22 @@ pub fn serve_command(settings: &Settings, args: &ServeArgs) -> Result<i32> {
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
-    let store = crate::store::open(settings)?;
-    let adjudicator = Adjudicator::new(settings.rule_set()?);
+    let mut access = Access::write(shell.wait);
+    if !args.no_engine {
+        access = access.with_engine();
+    }
+    let app = App::build(settings, access, &super::waiting)?;
     let engine = if args.no_engine {
         tracing::warn!("--no-engine: POST /v1/collections/{{id}}/images answers 503");
         None
     } else {
-        local_engine(settings)?
+        local_engine(&app)?
     };
-    let state = AppState::new(store, adjudicator, engine, keys, ApiConfig::default())
-        .context("cannot register the metrics")?;
+    let state = app.api_state(engine, args.insecure_no_auth, ApiConfig::default())?;
+    if args.insecure_no_auth {
+        tracing::warn!("serving WITHOUT authentication (--insecure-no-auth): anyone who can reach the port can read and decide");
+        output::warning("serving without authentication (--insecure-no-auth)");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,58 +86,32 @@ pub fn serve_command(settings: &Settings, args: &ServeArgs) -> Result<i32> {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr().context("no local address")?;
         tracing::info!(%local, "facegraph is serving");
-        eprintln!("facegraph: serving on http://{local}");
-        run(listener, state, shutdown_signal())
+        output::notice(&format!("serving on http://{local}"));
+        crate::api::run(listener, state, shutdown_signal())
             .await
             .context("the server failed")?;
         tracing::info!("facegraph stopped; in-flight requests finished");
-        eprintln!("facegraph: stopped");
+        output::notice("stopped");
         Ok::<_, anyhow::Error>(())
     })?;
+    drop(app);
     Ok(0)
 }
 
 /// The local engine over the data directory. Without models the server still serves adjudications
 /// (image uploads answer 503) and says loudly how to get the models.
-fn local_engine(settings: &Settings) -> Result<Option<Arc<dyn FaceEngine>>> {
-    match crate::photos::open_local_engine(settings) {
-        Ok(engine) => Ok(Some(Arc::new(engine))),
-        Err(e) => match e.downcast_ref::<EngineError>() {
-            Some(missing @ EngineError::ModelsMissing { .. }) => {
+fn local_engine(app: &App) -> Result<Option<Arc<dyn FaceEngine>>> {
+    match app.engine() {
+        Ok(engine) => Ok(Some(engine)),
+        Err(e) => match e.models_missing() {
+            Some(missing) => {
                 tracing::warn!(error = %missing, "no face engine: image uploads answer 503");
-                eprintln!("facegraph: WARNING: {missing}; until then image uploads answer 503");
+                output::warning(&format!("{missing}; until then image uploads answer 503"));
                 Ok(None)
             }
-            _ => Err(e.context("cannot open the local face engine")),
+            None => Err(e.into()),
         },
     }
-}
-
-fn load_keys(settings: &Settings, insecure: bool) -> Result<ApiKeys> {
-    let mut keys = Vec::new();
-    for s in &settings.api_keys {
-        keys.push(ApiKey::from_setting(s)?);
-    }
-    if let Some(env) = &settings.api_keys_env {
-        keys.extend(parse_env_keys(env)?);
-    }
-    if insecure {
-        if !keys.is_empty() {
-            bail!(
-                "--insecure-no-auth was given but API keys are configured: drop one or the other"
-            );
-        }
-        tracing::warn!("serving WITHOUT authentication (--insecure-no-auth): anyone who can reach the port can read and decide");
-        eprintln!("facegraph: WARNING: serving without authentication (--insecure-no-auth)");
-        return Ok(ApiKeys::insecure());
-    }
-    if keys.is_empty() {
-        bail!(
-            "no API keys are configured: add [[api_keys]] entries to the config file (facegraph api-key generate) \
-             or set FACEGRAPH_API_KEYS=NAME:ROLES:KEY,...; or pass --insecure-no-auth for a local experiment"
-        );
-    }
-    Ok(ApiKeys::new(keys)?)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -163,7 +144,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs an `api-key` subcommand.
-pub fn api_key_command(cmd: &ApiKeyCommand, out: &mut impl Write) -> Result<()> {
+pub(super) fn api_key(cmd: &ApiKeyCommand, out: &mut impl Write) -> Result<i32> {
     match cmd {
         ApiKeyCommand::Hash => {
             let mut line = String::new();
@@ -207,5 +188,5 @@ pub fn api_key_command(cmd: &ApiKeyCommand, out: &mut impl Write) -> Result<()> 
             writeln!(out, "sha256 = {:?}", hash_key(&key))?;
         }
     }
-    Ok(())
+    Ok(0)
 }

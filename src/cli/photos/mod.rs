@@ -1,25 +1,24 @@
 //! The commands that run the local engine on directories of photos: `match-faces` (the proof of
 //! concept's cross-match of a directory), `ingest` (the whole pipeline: index, search, store,
 //! adjudicate, cluster) and `eval` (accuracy on a labelled set). What they share lives here: which
-//! files a directory holds, the external image id of each, the engine, and the progress bar.
+//! files a directory holds and the external image id of each, the argument parsers, the progress bar.
 
 pub mod eval;
 pub mod ingest;
 pub mod match_faces;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::local::{ImageLimits, LocalAnalyzer, LocalEngine};
-use crate::engine::{EngineError, FaceEngine, QualityFilter};
-use crate::model::{CollectionId, ExternalImageId, Similarity};
-use crate::settings::Settings;
+use crate::engine::QualityFilter;
+use crate::files::{walk, FileError};
+use crate::model::{ExternalImageId, ParseError, Similarity};
 
 /// One input file of a directory and the external image id it is indexed under.
 #[derive(Clone, Debug)]
@@ -33,74 +32,88 @@ pub struct PhotoFile {
     pub external_image_id: ExternalImageId,
 }
 
-/// Every file under `dir` (recursively, sorted, hidden files and directories left out) with its
-/// external image id. Every file is offered to the engine, whatever its name: the format is
-/// recognised from the bytes, and a file that is not an image is reported as such. Two files whose
-/// names give the same external image id are refused.
-pub fn photo_files(dir: &Path) -> Result<Vec<PhotoFile>> {
+/// An entry of a photo directory that is not offered to the engine, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoSkip {
+    /// The walk refused it (unreadable, a loop, not a regular file...).
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Its name gives no external image id.
+    #[error("{path}: no external image id can be made of its name")]
+    NoId {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: ParseError,
+    },
+    /// Its name gives the external image id of a file listed before it.
+    #[error(
+        "{path}: its external image id {external_image_id} is also the id of {first}; rename one"
+    )]
+    Collision {
+        /// The file skipped.
+        path: PathBuf,
+        /// The id both names give.
+        external_image_id: ExternalImageId,
+        /// The file that keeps the id.
+        first: PathBuf,
+    },
+}
+
+/// What a photo directory offers: the files with their external image ids, and what was skipped.
+#[derive(Debug, Default)]
+pub struct PhotoDir {
+    /// The files, sorted by path.
+    pub files: Vec<PhotoFile>,
+    /// Entries skipped, each with its reason.
+    pub skipped: Vec<PhotoSkip>,
+}
+
+/// Every file under `dir` (recursively, sorted, hidden files and directories left out, by the
+/// rules of [`crate::files::walk`]) with its external image id. Every file is offered to the engine,
+/// whatever its name: the format is recognised from the bytes. Of two files whose names give the
+/// same external image id, the second is skipped and reported.
+pub fn photo_files(dir: &Path) -> Result<PhotoDir> {
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
-    let paths = crate::service::expand_paths(&[dir.to_owned()])?;
-    let mut seen: HashSet<ExternalImageId> = HashSet::new();
-    let mut out = Vec::with_capacity(paths.len());
-    for path in paths {
+    let walked = walk(&[dir.to_owned()]);
+    let mut out = PhotoDir {
+        skipped: walked.skipped.into_iter().map(PhotoSkip::File).collect(),
+        ..PhotoDir::default()
+    };
+    let mut seen: HashMap<ExternalImageId, PathBuf> = HashMap::new();
+    for path in walked.files {
         let rel = path.strip_prefix(dir).unwrap_or(&path);
         let name = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        let external_image_id = ExternalImageId::from_file_name(&name.replace('/', ":"))
-            .with_context(|| format!("{}: no external image id can be made of its name", name))?;
-        if !seen.insert(external_image_id.clone()) {
-            bail!(
-                "{}: its external image id {external_image_id} is also the id of another file; rename one",
-                path.display()
-            );
+        let external_image_id = match ExternalImageId::from_file_name(&name.replace('/', ":")) {
+            Ok(id) => id,
+            Err(source) => {
+                out.skipped.push(PhotoSkip::NoId { path, source });
+                continue;
+            }
+        };
+        if let Some(first) = seen.get(&external_image_id) {
+            out.skipped.push(PhotoSkip::Collision {
+                path,
+                external_image_id,
+                first: first.clone(),
+            });
+            continue;
         }
-        out.push(PhotoFile {
+        seen.insert(external_image_id.clone(), path.clone());
+        out.files.push(PhotoFile {
             path,
             name,
             external_image_id,
         });
     }
     Ok(out)
-}
-
-/// Loads the models from the cache (saying to fetch them when missing) and opens the local engine
-/// over the data directory's collections.
-pub fn open_local_engine(settings: &Settings) -> Result<LocalEngine> {
-    let analyzer = LocalAnalyzer::load(&settings.models_dir, ImageLimits::default())?;
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
-    Ok(LocalEngine::open(&settings.data_dir, Arc::new(analyzer))?)
-}
-
-/// The external image ids that a collection already holds faces of; empty when the collection
-/// does not exist.
-pub fn indexed_external_ids(
-    engine: &dyn FaceEngine,
-    collection_id: &CollectionId,
-) -> Result<HashSet<ExternalImageId>> {
-    let mut ids = HashSet::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = match engine.list_faces(collection_id, token.as_deref(), 4096) {
-            Ok(page) => page,
-            Err(EngineError::CollectionNotFound(_)) => return Ok(ids),
-            Err(e) => return Err(e.into()),
-        };
-        ids.extend(page.faces.into_iter().filter_map(|f| f.external_image_id));
-        match page.next_token {
-            Some(t) => token = Some(t),
-            None => return Ok(ids),
-        }
-    }
 }
 
 /// Parses a match confidence threshold, refusing what is not a number from 0 to 100 with a message
@@ -176,18 +189,22 @@ mod tests {
         std::fs::write(dir.path().join("batch 1/ana é.jpg"), b"x").unwrap();
         std::fs::write(dir.path().join("b.png"), b"x").unwrap();
         std::fs::write(dir.path().join(".hidden.jpg"), b"x").unwrap();
-        let files = photo_files(dir.path()).unwrap();
+        let files = photo_files(dir.path()).unwrap().files;
         let ids: Vec<&str> = files.iter().map(|f| f.external_image_id.as_str()).collect();
         assert_eq!(ids, ["b.png", "batch_1:ana__.jpg"]);
         assert_eq!(files[1].name, "batch 1/ana é.jpg");
     }
 
     #[test]
-    fn names_that_collide_are_refused() {
+    fn of_names_that_collide_the_second_is_skipped_and_reported() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a b.jpg"), b"x").unwrap();
         std::fs::write(dir.path().join("a_b.jpg"), b"x").unwrap();
-        let err = photo_files(dir.path()).unwrap_err().to_string();
+        std::fs::write(dir.path().join("c.jpg"), b"x").unwrap();
+        let found = photo_files(dir.path()).unwrap();
+        let names: Vec<&str> = found.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a b.jpg", "c.jpg"]);
+        let err = found.skipped[0].to_string();
         assert!(err.contains("a_b.jpg") && err.contains("rename"), "{err}");
     }
 

@@ -3,24 +3,24 @@
 //! are printed as a table (or JSON lines). Images already in the collection are skipped, so a
 //! re-run only adds new photos and still prints the whole cross-match.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde::Serialize;
 
 use super::{
-    indexed_external_ids, open_local_engine, parallel_map, parse_quality_filter, parse_threshold,
-    photo_files, progress_bar, PhotoFile,
+    parallel_map, parse_quality_filter, parse_threshold, photo_files, progress_bar, PhotoFile,
 };
-use crate::engine::local::index_faces_response;
-use crate::engine::local::MAX_RESULTS;
+use crate::cli::output::{self, CrossMatchRow};
+use crate::cli::{waiting, Shell, EXIT_SOME_REJECTED};
+use crate::engine::local::{index_faces_response, search_faces_response, ImageLimits, MAX_RESULTS};
 use crate::engine::{EngineError, FaceEngine, IndexFacesRequest, IndexFacesResult, QualityFilter};
+use crate::files::read_bounded;
 use crate::model::{CollectionId, ExternalImageId, Face, FaceId, Similarity};
-use crate::settings::Settings;
+use crate::startup::EngineSession;
 
 /// The collection `match-faces` uses unless told otherwise.
 pub const DEFAULT_COLLECTION: &str = "ephemeral-faces-collection";
@@ -40,11 +40,12 @@ pub struct MatchFacesArgs {
     /// Report matches at or above this similarity, 0-100.
     #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100", allow_negative_numbers = true)]
     pub match_confidence_threshold: Similarity,
-    /// Save each image's IndexFaces response (Rekognition's PascalCase shape) as JSON in --output-dir,
-    /// for `facegraph ingest-rekognition`.
+    /// Save each image's IndexFaces response and each face's SearchFaces response (Rekognition's
+    /// PascalCase shapes) as JSON in --output-dir, for `facegraph ingest-rekognition`.
     #[arg(long)]
     pub save_image_data: bool,
-    /// Where --save-image-data writes, one `<external image id>.json` per image.
+    /// Where --save-image-data writes: `<external image id>.json` per image and
+    /// `search-<face id>.json` per face.
     #[arg(long, default_value = "image-data", value_name = "DIR")]
     pub output_dir: PathBuf,
     /// Which detected faces are too poor to index: NONE, AUTO, LOW, MEDIUM, HIGH.
@@ -61,22 +62,17 @@ pub struct MatchFacesArgs {
     pub dir: PathBuf,
 }
 
-/// One row of the cross-match.
-#[derive(Debug, Serialize)]
-struct Row {
-    source_face_id: String,
-    source_file: String,
-    target_face_id: String,
-    target_file: String,
-    similarity: f64,
-}
-
-/// Runs `match-faces`; exit status 2 when some files could not be indexed.
-pub fn run(settings: &Settings, args: &MatchFacesArgs, out: &mut impl Write) -> Result<i32> {
+/// Runs `match-faces`; exit status 2 when some files could not be indexed or were skipped.
+pub(crate) fn run(shell: &Shell, args: &MatchFacesArgs, out: &mut impl Write) -> Result<i32> {
     let collection_id = CollectionId::parse(&args.collection_id)?;
-    let files = photo_files(&args.dir)?;
-    let engine = open_local_engine(settings)?;
-    prepare_collection(&engine, &collection_id, args.force_recreate)?;
+    let found = photo_files(&args.dir)?;
+    if found.files.is_empty() && found.skipped.is_empty() {
+        output::no_photos(&args.dir, out)?;
+        return Ok(0);
+    }
+    let session = EngineSession::open(&shell.settings, shell.wait, &waiting)?;
+    let engine = session.engine();
+    prepare_collection(engine, &collection_id, args.force_recreate)?;
     if args.save_image_data {
         std::fs::create_dir_all(&args.output_dir)
             .with_context(|| format!("cannot create {}", args.output_dir.display()))?;
@@ -87,9 +83,13 @@ pub fn run(settings: &Settings, args: &MatchFacesArgs, out: &mut impl Write) -> 
     } else {
         Box::new(std::io::stdout())
     };
+    for e in &found.skipped {
+        writeln!(log, "Skipped {}", output::reason(e))?;
+    }
 
-    let already = indexed_external_ids(&engine, &collection_id)?;
-    let (skipped, todo): (Vec<&PhotoFile>, Vec<&PhotoFile>) = files
+    let already = indexed_external_ids(engine, &collection_id)?;
+    let (skipped, todo): (Vec<&PhotoFile>, Vec<&PhotoFile>) = found
+        .files
         .iter()
         .partition(|f| already.contains(&f.external_image_id));
     if args.verbose {
@@ -102,11 +102,12 @@ pub fn run(settings: &Settings, args: &MatchFacesArgs, out: &mut impl Write) -> 
     let bar = progress_bar(todo.len(), "images");
     let (mut indexed, mut faces, mut failed) = (0usize, 0usize, 0usize);
     let mut error: Option<anyhow::Error> = None;
+    let limit = ImageLimits::default().max_bytes as u64;
     parallel_map(
         &todo,
         |f| {
             let t = Instant::now();
-            let r = index_file(&engine, &collection_id, f, args.quality_filter);
+            let r = index_file(engine, &collection_id, f, args.quality_filter, limit);
             (r, t.elapsed())
         },
         |i, (r, elapsed)| {
@@ -119,20 +120,20 @@ pub fn run(settings: &Settings, args: &MatchFacesArgs, out: &mut impl Write) -> 
                         faces += result.faces.len();
                         let n = result.faces.len();
                         if n != 1 || args.verbose {
-                            let line = format!(
-                                "Found {n} faces in image {} in {} ms",
-                                f.name,
-                                elapsed.as_millis()
-                            );
+                            let line = output::faces_found(n, &f.name, elapsed);
                             bar.suspend(|| writeln!(log, "{line}"))?;
                         }
                         if args.save_image_data {
-                            save_response(&args.output_dir, &f.external_image_id, &result)?;
+                            save_json(
+                                &args.output_dir,
+                                f.external_image_id.as_str(),
+                                &index_faces_response(&result),
+                            )?;
                         }
                     }
                     Err(e) => {
                         failed += 1;
-                        bar.suspend(|| eprintln!("error: {}: {e}", f.path.display()));
+                        bar.suspend(|| eprintln!("error: {}", output::reason(e.as_ref())));
                     }
                 }
                 Ok(())
@@ -153,50 +154,26 @@ pub fn run(settings: &Settings, args: &MatchFacesArgs, out: &mut impl Write) -> 
         skipped.len()
     )?;
 
-    let names: HashMap<&ExternalImageId, &str> = files
+    let names: HashMap<&ExternalImageId, &str> = found
+        .files
         .iter()
         .map(|f| (&f.external_image_id, f.name.as_str()))
         .collect();
-    let all_faces = list_all_faces(&engine, &collection_id)?;
+    let all_faces = list_all_faces(engine, &collection_id)?;
     let started = Instant::now();
+    let save = args.save_image_data.then_some(args.output_dir.as_path());
     let rows = cross_match(
-        &engine,
+        engine,
         &collection_id,
         &all_faces,
         &names,
         args.match_confidence_threshold,
+        save,
     )?;
     if args.json {
-        for row in &rows {
-            writeln!(out, "{}", serde_json::to_string(row)?)?;
-        }
+        output::json_lines(&rows, out)?;
     } else {
-        let table_rows: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.source_face_id.clone(),
-                    r.source_file.clone(),
-                    r.target_face_id.clone(),
-                    r.target_file.clone(),
-                    format!("{:.2}", r.similarity),
-                ]
-            })
-            .collect();
-        write!(
-            out,
-            "{}",
-            crate::report::table(
-                &[
-                    "Source Face ID",
-                    "Source File",
-                    "Target Face ID",
-                    "Target File",
-                    "Similarity"
-                ],
-                &table_rows
-            )
-        )?;
+        output::cross_match_table(&rows, out)?;
     }
     writeln!(
         log,
@@ -210,11 +187,33 @@ pub fn run(settings: &Settings, args: &MatchFacesArgs, out: &mut impl Write) -> 
         engine.delete_collection(&collection_id)?;
         writeln!(log, "Deleted collection {collection_id}")?;
     }
-    Ok(if failed > 0 {
-        crate::cli::EXIT_SOME_REJECTED
+    Ok(if failed > 0 || !found.skipped.is_empty() {
+        EXIT_SOME_REJECTED
     } else {
         0
     })
+}
+
+/// The external image ids that a collection already holds faces of; empty when the collection
+/// does not exist.
+pub(crate) fn indexed_external_ids(
+    engine: &dyn FaceEngine,
+    collection_id: &CollectionId,
+) -> Result<HashSet<ExternalImageId>> {
+    let mut ids = HashSet::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = match engine.list_faces(collection_id, token.as_deref(), 4096) {
+            Ok(page) => page,
+            Err(EngineError::CollectionNotFound(_)) => return Ok(ids),
+            Err(e) => return Err(e.into()),
+        };
+        ids.extend(page.faces.into_iter().filter_map(|f| f.external_image_id));
+        match page.next_token {
+            Some(t) => token = Some(t),
+            None => return Ok(ids),
+        }
+    }
 }
 
 /// Creates the collection when missing; with `recreate`, deletes it first.
@@ -240,21 +239,37 @@ fn index_file(
     collection_id: &CollectionId,
     file: &PhotoFile,
     quality_filter: QualityFilter,
-) -> Result<IndexFacesResult> {
-    let bytes = std::fs::read(&file.path)
-        .with_context(|| format!("cannot read {}", file.path.display()))?;
-    Ok(engine.index_faces(&IndexFacesRequest {
-        collection_id,
-        image: &bytes,
-        external_image_id: Some(&file.external_image_id),
-        max_faces: None,
-        quality_filter,
-    })?)
+    limit: u64,
+) -> Result<IndexFacesResult, Box<dyn std::error::Error + Send + Sync>> {
+    let bytes = read_bounded(&file.path, limit)?;
+    engine
+        .index_faces(&IndexFacesRequest {
+            collection_id,
+            image: &bytes,
+            external_image_id: Some(&file.external_image_id),
+            max_faces: None,
+            quality_filter,
+        })
+        .map_err(|source| {
+            Box::new(PathError {
+                path: file.path.clone(),
+                source,
+            }) as Box<dyn std::error::Error + Send + Sync>
+        })
 }
 
-fn save_response(dir: &Path, id: &ExternalImageId, result: &IndexFacesResult) -> Result<()> {
-    let path = dir.join(format!("{id}.json"));
-    let text = serde_json::to_string_pretty(&index_faces_response(result))?;
+/// An engine error about one file.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}")]
+struct PathError {
+    path: PathBuf,
+    #[source]
+    source: EngineError,
+}
+
+fn save_json(dir: &Path, name: &str, response: &impl serde::Serialize) -> Result<()> {
+    let path = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(response)?;
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -271,14 +286,17 @@ fn list_all_faces(engine: &dyn FaceEngine, id: &CollectionId) -> Result<Vec<Face
     }
 }
 
-/// Searches every face against the collection; rows by source file, then most similar first.
+/// Searches every face against the collection; rows by source file, then most similar first. With
+/// `save`, each search's response is written there in Rekognition's shape.
 fn cross_match(
     engine: &dyn FaceEngine,
     id: &CollectionId,
     faces: &[Face],
     names: &HashMap<&ExternalImageId, &str>,
     threshold: Similarity,
-) -> Result<Vec<Row>> {
+    save: Option<&Path>,
+) -> Result<Vec<CrossMatchRow>> {
+    let model_version = engine.describe_collection(id)?.face_model_version;
     let file_of = |e: &Option<ExternalImageId>| match e {
         Some(e) => names
             .get(e)
@@ -289,12 +307,21 @@ fn cross_match(
     let mut rows = Vec::new();
     for face in faces {
         let source_file = file_of(&face.external_image_id);
-        for m in engine.search_faces(id, &face.face_id, threshold, MAX_RESULTS)? {
+        let found = engine.search_faces(id, &face.face_id, threshold, MAX_RESULTS)?;
+        if let Some(dir) = save {
+            let name = format!("search-{}", face.face_id);
+            save_json(
+                dir,
+                &name,
+                &search_faces_response(&face.face_id, &found, &model_version),
+            )?;
+        }
+        for m in found {
             let target_file = match by_id.get(&m.face_id) {
                 Some(t) => file_of(&t.external_image_id),
                 None => file_of(&m.external_image_id),
             };
-            rows.push(Row {
+            rows.push(CrossMatchRow {
                 source_face_id: face.face_id.to_string(),
                 source_file: source_file.clone(),
                 target_face_id: m.face_id.to_string(),

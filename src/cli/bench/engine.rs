@@ -10,8 +10,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
-use super::analyzer::LocalAnalyzer;
-use super::image::{decode, ImageLimits};
+use crate::engine::local::analyzer::LocalAnalyzer;
+use crate::engine::local::image::{decode, ImageLimits};
+use crate::engine::local::ImageAnalysis;
+use crate::files::{read_bounded, walk};
 
 /// Arguments of `bench-engine`.
 #[derive(Debug, Args)]
@@ -56,26 +58,21 @@ struct FaceJson {
     roll: Option<f32>,
 }
 
-/// Lists the JPEG and PNG files under a directory, sorted.
-pub fn photo_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .extension()
+/// The JPEG and PNG files under a directory, sorted, by the rules of [`crate::files::walk`].
+fn photo_files(dir: &Path) -> Vec<PathBuf> {
+    let walked = walk(&[dir.to_owned()]);
+    for skipped in &walked.skipped {
+        tracing::warn!(error = %crate::errors::Chain(skipped), "skipped");
+    }
+    walked
+        .files
+        .into_iter()
+        .filter(|path| {
+            path.extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-            {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+        })
+        .collect()
 }
 
 /// Runs the benchmark and prints its figures.
@@ -88,11 +85,12 @@ pub fn run(models_dir: &Path, args: &BenchEngineArgs, out: &mut impl Write) -> R
         "models loaded in {:.0} ms",
         t.elapsed().as_secs_f64() * 1e3
     )?;
-    let files = photo_files(&args.photos)?;
+    let files = photo_files(&args.photos);
+    let limit = ImageLimits::default().max_bytes as u64;
     let bytes: Vec<Vec<u8>> = files
         .iter()
-        .map(|f| std::fs::read(f).with_context(|| format!("reading {}", f.display())))
-        .collect::<Result<_>>()?;
+        .map(|f| read_bounded(f, limit))
+        .collect::<Result<_, _>>()?;
     let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     writeln!(out, "{} photos, {threads} threads", files.len())?;
@@ -136,7 +134,7 @@ pub fn run(models_dir: &Path, args: &BenchEngineArgs, out: &mut impl Write) -> R
 fn to_json(
     root: &Path,
     file: &Path,
-    r: Result<super::ImageAnalysis, crate::engine::EngineError>,
+    r: Result<ImageAnalysis, crate::engine::EngineError>,
 ) -> ImageJson {
     let name = file
         .strip_prefix(root)

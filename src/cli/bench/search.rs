@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::collections::{Collection, ImageDoc, Manifest, MemoryCollection, NewFace, NewImage};
-use super::{calibration, AnalyzedFace};
+use crate::engine::local::collections::{
+    Collection, ImageDoc, Manifest, MemoryCollection, NewFace, NewImage,
+};
+use crate::engine::local::{calibration, AnalyzedFace};
 use crate::model::{
     AgeRange, BoundingBox, CollectionId, Confidence, FaceAttributes, Gender, GenderValue, Pose,
     Quality, Similarity,
@@ -356,7 +358,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 fn normalise(v: &mut [f32]) {
-    let norm = super::index::dot(v, v).sqrt();
+    let norm = crate::engine::local::index::dot(v, v).sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);
     }
@@ -412,7 +414,7 @@ fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
                 }),
             },
         };
-        let record = super::engine::face_record(
+        let record = crate::engine::local::face_record(
             &id,
             &hex::encode(image_id),
             Some(&ext),

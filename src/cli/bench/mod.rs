@@ -3,10 +3,12 @@
 //! each) and clustering (seconds for 1M faces and 2M confirmed edges).
 
 mod clustering;
+pub mod engine;
 mod gen;
 mod ingest;
 pub mod neo4j;
 mod rules;
+pub mod search;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -345,7 +347,7 @@ fn write_table(out: &mut impl Write, sections: &[Section]) -> Result<()> {
     write!(
         out,
         "{}",
-        crate::report::table(&["figure", "value", "goal", "met?"], &rows)
+        crate::cli::output::table(&["figure", "value", "goal", "met?"], &rows)
     )?;
     writeln!(out)?;
     for s in sections {

@@ -5,23 +5,26 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
+use super::match_faces::indexed_external_ids;
 use super::{
-    indexed_external_ids, open_local_engine, parallel_map, parse_quality_filter, parse_threshold,
-    photo_files, progress_bar, PhotoFile,
+    parallel_map, parse_quality_filter, parse_threshold, photo_files, progress_bar, PhotoFile,
+    PhotoSkip,
 };
-use crate::engine::local::models;
+use crate::cli::{output, Shell, EXIT_SOME_REJECTED};
+use crate::engine::local::{models, ImageLimits};
 use crate::engine::QualityFilter;
+use crate::files::{read_bounded, FileError};
 use crate::model::{CollectionId, ExternalImageId, Similarity, SubjectId};
 use crate::service::{
-    read_subjects_csv, FacePolicy, ImageIngest, StagedImage, DEFAULT_MAX_MATCHES,
+    read_subjects_csv, FacePolicy, ImageIngest, Readjudication, ServiceError, StagedImage,
+    DEFAULT_MAX_MATCHES,
 };
-use crate::settings::Settings;
 
 /// Which faces of a photo are indexed.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -64,8 +67,57 @@ pub struct IngestPhotosArgs {
     pub python: String,
 }
 
-/// Runs `ingest`; exit status 2 when some files were rejected.
-pub fn run(settings: &Settings, args: &IngestPhotosArgs, out: &mut impl Write) -> Result<i32> {
+/// Why one photo was not ingested; the others go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoError {
+    /// The file could not be read (it names itself).
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The engine or the store refused it.
+    #[error("{path}")]
+    Ingest {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: ServiceError,
+    },
+}
+
+/// What `ingest` did, for its report.
+#[derive(Debug)]
+pub struct PhotoIngestSummary<'a> {
+    /// The directory.
+    pub dir: &'a Path,
+    /// The collection.
+    pub collection_id: &'a CollectionId,
+    /// Files the directory offered.
+    pub files: usize,
+    /// Files already in the collection, skipped.
+    pub already: usize,
+    /// Photos indexed, searched and stored, by name.
+    pub staged: Vec<(&'a PhotoFile, StagedImage)>,
+    /// Photos refused, by name.
+    pub rejected: Vec<(&'a PhotoFile, PhotoError)>,
+    /// Directory entries skipped.
+    pub skipped: &'a [PhotoSkip],
+    /// How many staged photos have a subject.
+    pub linked: usize,
+    /// Whether a subjects file was given.
+    pub subjects_given: bool,
+    /// The search threshold.
+    pub threshold: Similarity,
+    /// Seconds spent indexing and searching.
+    pub staged_secs: f64,
+    /// The adjudication that followed.
+    pub adjudication: Readjudication,
+    /// Seconds it took.
+    pub adjudicate_secs: f64,
+}
+
+/// Runs `ingest`; exit status 2 when some files were rejected or skipped.
+pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) -> Result<i32> {
+    let settings = &shell.settings;
     let dir = match (&args.dir, args.samples) {
         (Some(d), _) => d.clone(),
         (None, true) => {
@@ -90,15 +142,18 @@ pub fn run(settings: &Settings, args: &IngestPhotosArgs, out: &mut impl Write) -
         Some(p) => read_subjects_csv(p)?.into_iter().collect(),
         None => HashMap::new(),
     };
-    let files = photo_files(&dir)?;
-    if files.is_empty() {
-        bail!("there are no files in {}", dir.display());
+    let found = photo_files(&dir)?;
+    if found.files.is_empty() && found.skipped.is_empty() {
+        output::no_photos(&dir, out)?;
+        return Ok(0);
     }
-    let engine = open_local_engine(settings)?;
-    let app = crate::cli::build(settings)?;
+    let app = shell.engine_writer()?;
+    let engine = app.engine()?;
+    let graph = app.graph();
 
-    let already = indexed_external_ids(&engine, &collection_id)?;
-    let todo: Vec<&PhotoFile> = files
+    let already = indexed_external_ids(engine.as_ref(), &collection_id)?;
+    let todo: Vec<&PhotoFile> = found
+        .files
         .iter()
         .filter(|f| !already.contains(&f.external_image_id))
         .collect();
@@ -106,15 +161,15 @@ pub fn run(settings: &Settings, args: &IngestPhotosArgs, out: &mut impl Write) -
         FacesArg::Largest => FacePolicy::LargestOnly,
         FacesArg::All => FacePolicy::All,
     };
+    let limit = ImageLimits::default().max_bytes as u64;
     let started = Instant::now();
     let bar = progress_bar(todo.len(), "photos");
     let mut staged: Vec<(&PhotoFile, StagedImage)> = Vec::with_capacity(todo.len());
-    let mut rejected: Vec<(&PhotoFile, String)> = Vec::new();
+    let mut rejected: Vec<(&PhotoFile, PhotoError)> = Vec::new();
     parallel_map(
         &todo,
-        |f| -> Result<StagedImage> {
-            let bytes = std::fs::read(&f.path)
-                .with_context(|| format!("cannot read {}", f.path.display()))?;
+        |f| -> Result<StagedImage, PhotoError> {
+            let bytes = read_bounded(&f.path, limit)?;
             let source = f.path.display().to_string();
             let req = ImageIngest {
                 external_image_id: Some(&f.external_image_id),
@@ -126,13 +181,18 @@ pub fn run(settings: &Settings, args: &IngestPhotosArgs, out: &mut impl Write) -
                 max_matches: DEFAULT_MAX_MATCHES,
                 ..ImageIngest::new(&collection_id, &bytes)
             };
-            Ok(app.stage_image(&engine, &req)?)
+            graph
+                .stage_image(engine.as_ref(), &req)
+                .map_err(|source| PhotoError::Ingest {
+                    path: f.path.clone(),
+                    source,
+                })
         },
         |i, r| {
             bar.inc(1);
             match r {
                 Ok(s) => staged.push((todo[i], s)),
-                Err(e) => rejected.push((todo[i], format!("{e:#}"))),
+                Err(e) => rejected.push((todo[i], e)),
             }
         },
     );
@@ -142,91 +202,28 @@ pub fn run(settings: &Settings, args: &IngestPhotosArgs, out: &mut impl Write) -
     rejected.sort_by(|a, b| a.0.name.cmp(&b.0.name));
 
     let t = Instant::now();
-    let a = app.readjudicate()?;
+    let adjudication = graph.readjudicate()?;
     let adjudicate_secs = t.elapsed().as_secs_f64();
-
-    let faces: usize = staged.iter().map(|(_, s)| s.face_ids.len()).sum();
-    let unindexed: usize = staged.iter().map(|(_, s)| s.unindexed.len()).sum();
-    let hits: usize = staged.iter().map(|(_, s)| s.hits).sum();
     let linked = staged
         .iter()
         .filter(|(f, _)| subjects.contains_key(&f.external_image_id))
         .count();
-    writeln!(
-        out,
-        "Photos: {} files in {} ({} ingested, {} already in collection {collection_id}, {} rejected) in {staged_secs:.2} s",
-        files.len(),
-        dir.display(),
-        staged.len(),
-        files.len() - todo.len(),
-        rejected.len()
-    )?;
-    writeln!(
-        out,
-        "Faces: {faces} indexed, {unindexed} detected but not indexed; subject links: {linked}"
-    )?;
-    writeln!(
-        out,
-        "Searches: {faces} faces searched, {hits} hits at or above {}",
-        args.match_confidence_threshold.get()
-    )?;
-    writeln!(
-        out,
-        "Verdicts ({} edges, rule set {}, {adjudicate_secs:.2} s): confirmed {}, review {} ({} in the review queue), rejected {}; {} changed",
-        a.judged,
-        app.adjudicator().version(),
-        a.counts.confirmed,
-        a.counts.review,
-        a.counts.queued,
-        a.counts.rejected,
-        a.changes.len()
-    )?;
-    writeln!(
-        out,
-        "Clusters: {}, fraud leads: {}",
-        a.clusters, a.fraud_leads
-    )?;
-    for (f, s) in &staged {
-        if s.face_ids.is_empty() {
-            let reasons: Vec<String> = s
-                .unindexed
-                .iter()
-                .map(|u| {
-                    u.reasons
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join("+")
-                })
-                .collect();
-            writeln!(
-                out,
-                "No face indexed from {}{}",
-                f.name,
-                if reasons.is_empty() {
-                    ": no face detected".to_owned()
-                } else {
-                    format!(": detected but not indexed ({})", reasons.join(", "))
-                }
-            )?;
-        }
-    }
-    for (f, reason) in &rejected {
-        writeln!(out, "Rejected {}: {reason}", f.path.display())?;
-    }
-    if !subjects.is_empty() && linked == 0 && !staged.is_empty() {
-        writeln!(
-            out,
-            "Note: no photo's external image id is in the subjects file; ids are paths under the directory with '/' as ':'"
-        )?;
-    }
-    writeln!(
-        out,
-        "Next: facegraph matches | clusters | review | explain FACE_A FACE_B"
-    )?;
-    Ok(if rejected.is_empty() {
-        0
-    } else {
-        crate::cli::EXIT_SOME_REJECTED
-    })
+    let clean = rejected.is_empty() && found.skipped.is_empty();
+    let summary = PhotoIngestSummary {
+        dir: &dir,
+        collection_id: &collection_id,
+        files: found.files.len(),
+        already: found.files.len() - todo.len(),
+        staged,
+        rejected,
+        skipped: &found.skipped,
+        linked,
+        subjects_given: !subjects.is_empty(),
+        threshold: args.match_confidence_threshold,
+        staged_secs,
+        adjudication,
+        adjudicate_secs,
+    };
+    output::photo_ingest_summary(&summary, graph.adjudicator(), out)?;
+    Ok(if clean { 0 } else { EXIT_SOME_REJECTED })
 }

@@ -26,7 +26,7 @@ use crate::store::{GraphStore, IngestBatch};
 const GOAL_EDGES_PER_SECOND: f64 = 20_000.0;
 
 /// The investigation query the fraud-leads latency is measured on.
-const FRAUD_LEADS: &str = include_str!("../../cypher/browser/fraud_leads.cypher");
+const FRAUD_LEADS: &str = include_str!("../../../cypher/browser/fraud_leads.cypher");
 
 /// The neighbours query an analyst's tool runs for one face.
 const TOP_NEIGHBOURS: &str = "MATCH (f:Face {face_id: $face_id})-[e:SIMILAR]-(g:Face)

@@ -1,0 +1,705 @@
+//! Every shape the CLI prints: JSON lines for scripts (the REST API's own types from
+//! [`crate::api::wire`], so the two cannot drift), aligned tables and summaries for people, CSV for
+//! spreadsheets. What scripts read is an interface: the `stats` lines and the JSON field names stay
+//! as they are; fields are added, never renamed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::photos::ingest::PhotoIngestSummary;
+use crate::adjudication::{Adjudicator, RuleSet};
+use crate::api::wire::{ChangeOut, ClusterSummary, ExplanationOut, MatchOut};
+use crate::files::FileError;
+use crate::model::{DecisionKind, Evidence, FaceId, Judgement};
+use crate::service::{
+    ClusterView, Explanation, IngestReport, MatchView, Readjudication, SavedFileError,
+    VerdictChange,
+};
+use crate::store::{FaceRecord, StoreStats};
+
+/// Writes one JSON object per line.
+pub fn json_lines<T: Serialize>(
+    items: impl IntoIterator<Item = T>,
+    out: &mut impl Write,
+) -> Result<()> {
+    for item in items {
+        serde_json::to_writer(&mut *out, &item)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Matches as JSON lines.
+pub fn match_lines(matches: &[MatchView], out: &mut impl Write) -> Result<()> {
+    json_lines(matches.iter().map(MatchOut::from), out)
+}
+
+/// Verdict changes as JSON lines.
+pub fn change_lines(changes: &[VerdictChange], out: &mut impl Write) -> Result<()> {
+    json_lines(changes.iter().map(ChangeOut::from), out)
+}
+
+/// Clusters as JSON lines.
+pub fn cluster_lines(clusters: &[ClusterView], out: &mut impl Write) -> Result<()> {
+    json_lines(clusters.iter().map(ClusterSummary::from), out)
+}
+
+/// The digits a similarity is printed with: enough that different cosines of the local engine do
+/// not print alike.
+pub const SIMILARITY_DIGITS: usize = 4;
+
+/// The reason codes of a judgement, joined by commas, the similarity band left out.
+pub fn codes(j: &Judgement) -> String {
+    let codes: Vec<&str> = j
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .filter(|c| *c != "similarity_band")
+        .collect();
+    if codes.is_empty() {
+        "-".to_owned()
+    } else {
+        codes.join(",")
+    }
+}
+
+/// Renders rows as a left-aligned table with a header and a rule under it.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str(" | ");
+            }
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(widths[i].saturating_sub(c.chars().count())));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(header.to_vec());
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-"),
+    );
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn face_label(f: &Option<FaceRecord>) -> String {
+    match f {
+        Some(f) => {
+            let ext = f
+                .face
+                .external_image_id
+                .as_ref()
+                .map_or("-", |e| e.as_str());
+            let subject = f.subject.as_ref().map_or("-", |s| s.as_str());
+            format!("{ext} ({subject})")
+        }
+        None => "?".to_owned(),
+    }
+}
+
+/// Matches as a table for people.
+pub fn match_table(matches: &[MatchView], out: &mut impl Write) -> Result<()> {
+    let rows: Vec<Vec<String>> = matches
+        .iter()
+        .map(|m| {
+            let j = m.judgement.as_ref();
+            vec![
+                m.edge.pair.a().to_string(),
+                face_label(&m.face_a),
+                m.edge.pair.b().to_string(),
+                face_label(&m.face_b),
+                format!("{:.*}", SIMILARITY_DIGITS, m.edge.similarity().get()),
+                j.map_or("-".to_owned(), |j| j.verdict.to_string()),
+                j.map_or("-".to_owned(), |j| format!("{:.2}", j.score)),
+                j.map_or("-".to_owned(), codes),
+            ]
+        })
+        .collect();
+    let header = [
+        "Face A",
+        "Image A (subject)",
+        "Face B",
+        "Image B (subject)",
+        "Similarity",
+        "Verdict",
+        "Score",
+        "Reasons",
+    ];
+    write!(out, "{}", table(&header, &rows))?;
+    Ok(())
+}
+
+fn change_table(changes: &[VerdictChange]) -> String {
+    let rows: Vec<Vec<String>> = changes
+        .iter()
+        .map(|c| {
+            vec![
+                c.pair.a().to_string(),
+                c.pair.b().to_string(),
+                c.before.map_or("-".to_owned(), |v| v.to_string()),
+                c.after.verdict.to_string(),
+                codes(&c.after),
+            ]
+        })
+        .collect();
+    table(&["Face A", "Face B", "Before", "After", "Reasons"], &rows)
+}
+
+/// The review queue as CSV for a spreadsheet.
+pub fn review_csv(queue: &[MatchView], out: &mut impl Write) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "rank",
+        "face_a",
+        "face_b",
+        "similarity",
+        "score",
+        "verdict",
+        "external_image_id_a",
+        "external_image_id_b",
+        "subject_a",
+        "subject_b",
+        "reason_codes",
+        "reasons",
+        "rule_set",
+    ])?;
+    for (i, m) in queue.iter().enumerate() {
+        let j = m.judgement.as_ref();
+        let ext = |f: &Option<FaceRecord>| {
+            f.as_ref()
+                .and_then(|f| f.face.external_image_id.as_ref())
+                .map_or(String::new(), |e| e.to_string())
+        };
+        let subject = |f: &Option<FaceRecord>| {
+            f.as_ref()
+                .and_then(|f| f.subject.as_ref())
+                .map_or(String::new(), |s| s.to_string())
+        };
+        let messages = j.map_or(String::new(), |j| {
+            j.reasons
+                .iter()
+                .map(|r| r.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        });
+        w.write_record([
+            (i + 1).to_string(),
+            m.edge.pair.a().to_string(),
+            m.edge.pair.b().to_string(),
+            format!("{:.*}", SIMILARITY_DIGITS, m.edge.similarity().get()),
+            j.map_or(String::new(), |j| format!("{:.4}", j.score)),
+            j.map_or(String::new(), |j| j.verdict.to_string()),
+            ext(&m.face_a),
+            ext(&m.face_b),
+            subject(&m.face_a),
+            subject(&m.face_b),
+            j.map_or(String::new(), codes),
+            messages,
+            j.map_or(String::new(), |j| j.rule_set.clone()),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The explanation of a pair as one pretty JSON object.
+pub fn explanation_json(ex: &Explanation, out: &mut impl Write) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &ExplanationOut::from(ex))?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn describe_face(f: &FaceRecord) -> String {
+    let a = &f.face.attributes;
+    let mut parts = vec![
+        f.face.face_id.to_string(),
+        format!(
+            "image {}",
+            f.face
+                .external_image_id
+                .as_ref()
+                .map_or(f.face.image_id.as_str(), |e| e.as_str())
+        ),
+        format!(
+            "subject {}",
+            f.subject.as_ref().map_or("unknown", |s| s.as_str())
+        ),
+    ];
+    if let Some(g) = a.gender {
+        parts.push(format!(
+            "{} {:.1}%",
+            g.value.as_str().to_lowercase(),
+            g.confidence.get()
+        ));
+    }
+    if let Some(r) = a.age {
+        parts.push(format!("age {}-{}", r.low, r.high));
+    }
+    if let Some(q) = a.quality {
+        parts.push(format!(
+            "brightness {:.0} sharpness {:.0}",
+            q.brightness, q.sharpness
+        ));
+    }
+    parts.join(", ")
+}
+
+fn judgement_text(j: &Judgement, out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "  verdict {} (score {:.2}, rule set {})",
+        j.verdict, j.score, j.rule_set
+    )?;
+    for r in &j.reasons {
+        let ev: Vec<String> = r
+            .evidence
+            .iter()
+            .map(|(k, v)| match v {
+                Evidence::Number(n) => format!("{k}={n}"),
+                Evidence::Text(t) => format!("{k}={t}"),
+            })
+            .collect();
+        writeln!(out, "  - {}: {}", r.code, r.message)?;
+        if !ev.is_empty() {
+            writeln!(out, "      [{}]", ev.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+/// The explanation of a pair for people.
+pub fn explanation_text(ex: &Explanation, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "Face A: {}", describe_face(&ex.face_a))?;
+    writeln!(out, "Face B: {}", describe_face(&ex.face_b))?;
+    match &ex.stored {
+        None => writeln!(
+            out,
+            "No search has found these two faces similar: there is no match to judge."
+        )?,
+        Some(m) => {
+            let dir = |s: Option<crate::model::Similarity>| {
+                s.map_or("not searched".to_owned(), |s| {
+                    format!("{:.*}", SIMILARITY_DIGITS, s.get())
+                })
+            };
+            writeln!(
+                out,
+                "Similarity {:.*} (searching A found B: {}; searching B found A: {})",
+                SIMILARITY_DIGITS,
+                m.edge.similarity().get(),
+                dir(m.edge.similarity_ab),
+                dir(m.edge.similarity_ba)
+            )?;
+            match &m.judgement {
+                Some(j) => {
+                    writeln!(out, "Stored verdict:")?;
+                    judgement_text(j, out)?;
+                }
+                None => writeln!(out, "Not adjudicated yet.")?,
+            }
+            if let Some(cur) = &ex.current {
+                if m.judgement.as_ref() != Some(cur) {
+                    writeln!(out, "Under the current rule set it would be:")?;
+                    judgement_text(cur, out)?;
+                }
+            }
+        }
+    }
+    if ex.decisions.is_empty() {
+        writeln!(out, "No analyst decisions on this pair.")?;
+    } else {
+        writeln!(out, "Analyst decisions (oldest first):")?;
+        for d in &ex.decisions {
+            let note = d
+                .note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {} {} decided {}{}",
+                d.at,
+                d.analyst,
+                d.kind.as_str(),
+                note
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// What `decide` recorded and changed.
+pub fn decision_summary(
+    analyst: &str,
+    a: &FaceId,
+    b: &FaceId,
+    kind: DecisionKind,
+    result: &Readjudication,
+    out: &mut impl Write,
+) -> Result<()> {
+    let what = match kind {
+        DecisionKind::Same => "the same person",
+        DecisionKind::Different => "different people",
+    };
+    writeln!(
+        out,
+        "Recorded: analyst {} decided {a} and {b} are {what}.",
+        analyst.trim()
+    )?;
+    writeln!(out, "{} verdicts changed.", result.changes.len())?;
+    if !result.changes.is_empty() {
+        write!(out, "{}", change_table(&result.changes))?;
+    }
+    writeln!(
+        out,
+        "{} clusters, {} fraud leads.",
+        result.clusters, result.fraud_leads
+    )?;
+    Ok(())
+}
+
+/// Clusters as a table for people.
+pub fn cluster_table(clusters: &[ClusterView], out: &mut impl Write) -> Result<()> {
+    let rows: Vec<Vec<String>> = clusters
+        .iter()
+        .map(|c| {
+            vec![
+                c.cluster.id.clone(),
+                c.cluster.faces.len().to_string(),
+                c.subjects.len().to_string(),
+                if c.subjects.len() >= 2 { "yes" } else { "no" }.to_owned(),
+                c.subjects
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    let header = ["Cluster", "Faces", "Subjects", "Fraud lead", "Subject ids"];
+    write!(out, "{}", table(&header, &rows))?;
+    writeln!(out, "{} clusters", clusters.len())?;
+    Ok(())
+}
+
+/// What `what-if` found.
+pub fn what_if_summary(
+    changes: &[VerdictChange],
+    other: &Adjudicator,
+    current: &Adjudicator,
+    out: &mut impl Write,
+) -> Result<()> {
+    if !changes.is_empty() {
+        write!(out, "{}", change_table(changes))?;
+    }
+    writeln!(
+        out,
+        "{} verdicts would change under rule set {} (current {}); nothing was changed.",
+        changes.len(),
+        other.version(),
+        current.version()
+    )?;
+    Ok(())
+}
+
+/// The effective rule set as TOML with its version and source.
+pub fn rule_set(rules: &RuleSet, file: Option<&Path>, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "# facegraph rule set, version {}", rules.version())?;
+    writeln!(
+        out,
+        "# source: {}",
+        file.map_or("built-in default".to_owned(), |p| p.display().to_string())
+    )?;
+    write!(out, "{}", rules.to_toml())?;
+    Ok(())
+}
+
+/// The verdict counts line shared by every command that adjudicates.
+pub fn verdict_counts(r: &Readjudication, rules: &Adjudicator, secs: Option<f64>) -> String {
+    let time = secs.map(|s| format!(", {s:.2} s")).unwrap_or_default();
+    format!(
+        "Verdicts ({} edges, rule set {}{time}): confirmed {}, review {} ({} in the review queue), rejected {}; {} changed",
+        r.judged,
+        rules.version(),
+        r.counts.confirmed,
+        r.counts.review,
+        r.counts.queued,
+        r.counts.rejected,
+        r.changes.len()
+    )
+}
+
+/// What `adjudicate` did.
+pub fn adjudication_summary(
+    r: &Readjudication,
+    rules: &Adjudicator,
+    out: &mut impl Write,
+) -> Result<()> {
+    writeln!(
+        out,
+        "Adjudicated {} edges under rule set {}: {} verdicts changed. confirmed {}, review {} ({} in the queue), \
+         rejected {}; {} clusters, {} fraud leads.",
+        r.judged,
+        rules.version(),
+        r.changes.len(),
+        r.counts.confirmed,
+        r.counts.review,
+        r.counts.queued,
+        r.counts.rejected,
+        r.clusters,
+        r.fraud_leads
+    )?;
+    Ok(())
+}
+
+/// The clusters line shared by every command that adjudicates.
+pub fn cluster_counts(r: &Readjudication) -> String {
+    format!("Clusters: {}, fraud leads: {}", r.clusters, r.fraud_leads)
+}
+
+/// `stats`: one `name count` line each.
+pub fn stats(s: &StoreStats, out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "collections {}\nimages {}\nfaces {}\nsubjects {}\nedges {}\ndecisions {}",
+        s.collections, s.images, s.faces, s.subjects, s.edges, s.decisions
+    )?;
+    Ok(())
+}
+
+/// An error with its causes, for a line of a run's report.
+pub fn reason(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::errors::chain(e)
+}
+
+/// What `ingest-rekognition` did: files, faces, edges, verdicts, clusters, and every file skipped
+/// or rejected with the reason.
+pub fn saved_ingest_summary(
+    report: &IngestReport,
+    kinds: &BTreeMap<&str, usize>,
+    skipped: &[FileError],
+    rules: &Adjudicator,
+    out: &mut impl Write,
+) -> Result<()> {
+    let a = &report.adjudication;
+    let rejected: Vec<_> = report.rejected().collect();
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    writeln!(
+        out,
+        "Files read: {} ({} ingested: {}; {} rejected{})",
+        report.files.len(),
+        report.files.len() - rejected.len(),
+        if kinds.is_empty() {
+            "none".to_owned()
+        } else {
+            kinds.join(", ")
+        },
+        rejected.len(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; {} entries skipped", skipped.len())
+        }
+    )?;
+    writeln!(
+        out,
+        "Faces: {} in the files, {} new; subject links: {}",
+        report.faces_seen, report.new_faces, report.subject_links
+    )?;
+    writeln!(
+        out,
+        "Edges: {} new, {} changed",
+        report.new_edges, report.changed_edges
+    )?;
+    writeln!(out, "{}", verdict_counts(a, rules, None))?;
+    writeln!(out, "{}", cluster_counts(a))?;
+    for e in skipped {
+        writeln!(out, "Skipped {}", reason(e))?;
+    }
+    for (path, e) in &rejected {
+        match e {
+            // A file error names its path itself.
+            SavedFileError::File(f) => writeln!(out, "Rejected {}", reason(f))?,
+            other => writeln!(out, "Rejected {}: {}", path.display(), reason(*other))?,
+        }
+    }
+    Ok(())
+}
+
+/// A directory with no photo, said as the proof of concept said it.
+pub fn no_photos(dir: &Path, out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "There are no images suitable for processing in {}",
+        dir.display()
+    )?;
+    Ok(())
+}
+
+/// What `ingest DIR` did: photos, faces, searches, verdicts, clusters, the photos with no face,
+/// and every photo rejected or skipped with the reason.
+pub fn photo_ingest_summary(
+    s: &PhotoIngestSummary<'_>,
+    rules: &Adjudicator,
+    out: &mut impl Write,
+) -> Result<()> {
+    let faces: usize = s.staged.iter().map(|(_, st)| st.face_ids.len()).sum();
+    let unindexed: usize = s.staged.iter().map(|(_, st)| st.unindexed.len()).sum();
+    let hits: usize = s.staged.iter().map(|(_, st)| st.hits).sum();
+    writeln!(
+        out,
+        "Photos: {} files in {} ({} ingested, {} already in collection {}, {} rejected{}) in {:.2} s",
+        s.files,
+        s.dir.display(),
+        s.staged.len(),
+        s.already,
+        s.collection_id,
+        s.rejected.len(),
+        if s.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped", s.skipped.len())
+        },
+        s.staged_secs
+    )?;
+    writeln!(
+        out,
+        "Faces: {faces} indexed, {unindexed} detected but not indexed; subject links: {}",
+        s.linked
+    )?;
+    writeln!(
+        out,
+        "Searches: {faces} faces searched, {hits} hits at or above {}",
+        s.threshold.get()
+    )?;
+    writeln!(
+        out,
+        "{}",
+        verdict_counts(&s.adjudication, rules, Some(s.adjudicate_secs))
+    )?;
+    writeln!(out, "{}", cluster_counts(&s.adjudication))?;
+    for (f, st) in &s.staged {
+        if st.face_ids.is_empty() {
+            let reasons: Vec<String> = st
+                .unindexed
+                .iter()
+                .map(|u| {
+                    u.reasons
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                })
+                .collect();
+            writeln!(
+                out,
+                "No face indexed from {}{}",
+                f.name,
+                if reasons.is_empty() {
+                    ": no face detected".to_owned()
+                } else {
+                    format!(": detected but not indexed ({})", reasons.join(", "))
+                }
+            )?;
+        }
+    }
+    for e in s.skipped {
+        writeln!(out, "Skipped {}", reason(e))?;
+    }
+    for (_, e) in &s.rejected {
+        writeln!(out, "Rejected {}", reason(e))?;
+    }
+    if s.subjects_given && s.linked == 0 && !s.staged.is_empty() {
+        writeln!(
+            out,
+            "Note: no photo's external image id is in the subjects file; ids are paths under the directory with '/' as ':'"
+        )?;
+    }
+    writeln!(
+        out,
+        "Next: facegraph matches | clusters | review | explain FACE_A FACE_B"
+    )?;
+    Ok(())
+}
+
+/// One row of `match-faces`'s cross-match (the proof of concept's columns).
+#[derive(Debug, Serialize)]
+pub struct CrossMatchRow {
+    /// The face searched.
+    pub source_face_id: String,
+    /// Its file.
+    pub source_file: String,
+    /// The face found.
+    pub target_face_id: String,
+    /// Its file.
+    pub target_file: String,
+    /// How similar, 0-100.
+    pub similarity: f64,
+}
+
+/// The cross-match as the proof of concept's table.
+pub fn cross_match_table(rows: &[CrossMatchRow], out: &mut impl Write) -> Result<()> {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.source_face_id.clone(),
+                r.source_file.clone(),
+                r.target_face_id.clone(),
+                r.target_file.clone(),
+                format!("{:.*}", SIMILARITY_DIGITS, r.similarity),
+            ]
+        })
+        .collect();
+    let header = [
+        "Source Face ID",
+        "Source File",
+        "Target Face ID",
+        "Target File",
+        "Similarity",
+    ];
+    write!(out, "{}", table(&header, &cells))?;
+    Ok(())
+}
+
+/// The proof of concept's line for an image: how many faces, how long.
+pub fn faces_found(n: usize, name: &str, elapsed: std::time::Duration) -> String {
+    format!(
+        "Found {n} faces in image {name} in {} ms",
+        elapsed.as_millis()
+    )
+}
+
+/// A line for the operator on standard error, prefixed with the program's name.
+pub fn notice(message: &str) {
+    eprintln!("facegraph: {message}");
+}
+
+/// A warning for the operator on standard error.
+pub fn warning(message: &str) {
+    eprintln!("facegraph: WARNING: {message}");
+}
