@@ -476,3 +476,130 @@ fn camel_and_pascal_files_ingest_the_same_graph() {
     assert!(!matches.is_empty());
     assert_eq!(matches, strip(&b));
 }
+
+#[test]
+fn bad_folder_entries_are_skipped_by_path_and_the_run_goes_on() {
+    let app = App::new();
+    let dir = app.dir.path().join("responses");
+    std::fs::create_dir(&dir).unwrap();
+    let mut good = 0;
+    for spelling in ["pascal", "camel"] {
+        for f in std::fs::read_dir(format!("{FIXTURES}/{spelling}")).unwrap() {
+            let f = f.unwrap().path();
+            let name = format!("{spelling}-{}", f.file_name().unwrap().to_str().unwrap());
+            std::fs::copy(&f, dir.join(name)).unwrap();
+            good += 1;
+        }
+    }
+    // A FIFO would block a reader forever; a link to /dev/zero never ends; a link back to the
+    // folder loops; a sparse file is too large to read.
+    assert!(Command::new("mkfifo")
+        .arg(dir.join("pipe.json"))
+        .status()
+        .unwrap()
+        .success());
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.json")).unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("again")).unwrap();
+    std::fs::File::create(dir.join("sparse.json"))
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    let out = app.run(&["ingest-rekognition", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let said = |needle: &str, what: &str| {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(needle) && l.contains(what)),
+            "no line with {needle} and {what}:\n{stdout}"
+        );
+    };
+    said("pipe.json", "FIFO");
+    said("zero.json", "character device");
+    said("again", "link back");
+    said("sparse.json", "more than the limit");
+    assert!(
+        stdout.contains(&format!("Files read: {} ({good} ingested", good + 1)),
+        "every good file is in: {stdout}"
+    );
+}
+
+#[test]
+fn a_second_writer_waits_or_fails_naming_the_holder_and_readers_go_on() {
+    let app = App::new();
+    app.ingest_fixtures();
+    let data = app.dir.path().join("data");
+    let held = facegraph::startup::DataDirLock::acquire(
+        &data,
+        facegraph::startup::LockWait::NoWait,
+        &|_| {},
+    )
+    .unwrap();
+    // A reader works alongside the writer.
+    assert_eq!(app.matches().len(), 12);
+    // A writer with --no-wait fails at once and names the holder.
+    let decide = [
+        "decide",
+        &face(4),
+        &face(5),
+        "different",
+        "--analyst",
+        "ana",
+    ];
+    let out = app.run(&[&["--no-wait"][..], &decide[..]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("process {}", std::process::id()))
+            && stderr.contains("another facegraph process writes to"),
+        "{stderr}"
+    );
+    // Without it, the writer says whom it waits for and goes on once the lock is released.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facegraph"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(decide)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("waiting for another facegraph"), "{line}");
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Recorded: analyst ana"));
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let app = App::new();
+    app.ingest_fixtures();
+    for args in [
+        &["matches", "--json"][..],
+        &["matches"],
+        &["review", "--csv"],
+        &["clusters", "--json"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_facegraph"))
+            .arg("--data-dir")
+            .arg(app.dir.path().join("data"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the first line is written, as `| head -0` would be.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

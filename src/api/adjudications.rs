@@ -273,7 +273,7 @@ fn face(f: &mut Fields, name: &str, face: &FaceIn) -> Option<CandidateFace> {
     }
     let image_id = match face.image_id.as_deref() {
         None => None,
-        Some(s) if s.is_empty() || s.len() > 255 || s.chars().any(char::is_control) => {
+        Some(s) if s.is_empty() || s.chars().count() > 255 || s.chars().any(char::is_control) => {
             f.push(
                 &field("image_id"),
                 "must be 1 to 255 characters without control characters",

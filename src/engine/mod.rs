@@ -1,6 +1,7 @@
 //! The `FaceEngine` port: face collections with Rekognition's semantics (create, list, describe,
-//! delete; index faces; search by face id and by image; list and delete faces). Adapters: the local
-//! engine (ONNX models run by tract, the embedded default) and Rekognition.
+//! delete; index faces; search by face id and by image; list and delete faces). One adapter so far:
+//! the local engine (ONNX models run by tract, the embedded default). The port follows
+//! Rekognition's API so that a Rekognition adapter can sit beside it under `src/engine/`.
 
 pub mod local;
 
