@@ -603,3 +603,68 @@ fn a_reader_that_stops_early_ends_the_command_quietly() {
         );
     }
 }
+
+#[test]
+fn a_filled_review_sheet_is_imported_once_with_bad_rows_reported_by_line() {
+    let app = App::new();
+    app.ingest_fixtures();
+    let sheet = app.ok(&["review", "--csv"]);
+    let mut reader = csv::Reader::from_reader(sheet.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(
+        headers.iter().rev().take(2).collect::<Vec<_>>(),
+        ["note", "decision"]
+    );
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    // The analyst decides the first two rows, leaves the third, and garbles the fourth.
+    let fill = |r: &csv::StringRecord, decision: &str, note: &str| {
+        let mut cells: Vec<String> = r.iter().map(str::to_owned).collect();
+        cells[col("decision")] = decision.to_owned();
+        cells[col("note")] = note.to_owned();
+        csv::StringRecord::from(cells)
+    };
+    rows[0] = fill(&rows[0], "different", "checked the IDs");
+    rows[1] = fill(&rows[1], "Same", "");
+    rows[3] = fill(&rows[3], "maybe", "");
+    let path = app.dir.path().join("sheet.csv");
+    let mut w = csv::Writer::from_path(&path).unwrap();
+    w.write_record(&headers).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    w.flush().unwrap();
+    let sheet_arg = path.to_str().unwrap();
+    let out = app.run(&["decide", "--from", sheet_arg, "--analyst", "ana"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a refused row: exit 2\n{stdout}"
+    );
+    assert!(
+        stdout.contains("Decisions: 2 applied, 0 already applied, 1 rows not decided, 1 refused"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Refused line 5: decision \"maybe\" is not same or different"),
+        "{stdout}"
+    );
+    let (a, b) = (&rows[0][col("face_a")], &rows[0][col("face_b")]);
+    let explained = app.ok(&["explain", a, b]);
+    assert!(
+        explained.contains("ana decided different: checked the IDs")
+            && explained.contains("analyst_different"),
+        "{explained}"
+    );
+    // The same sheet again records nothing twice.
+    let out = app.run(&["decide", "--from", sheet_arg, "--analyst", "ana"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Decisions: 0 applied, 2 already applied"),
+        "{stdout}"
+    );
+    let stats = app.ok(&["stats"]);
+    assert!(stats.contains("decisions 2"), "{stats}");
+}

@@ -5,13 +5,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use super::output;
-use super::Shell;
+use super::{Shell, EXIT_SOME_REJECTED};
 use crate::adjudication::Adjudicator;
 use crate::model::{DecisionKind, FaceId, Verdict};
+use crate::service::read_decision_sheet;
 use crate::settings::load_rule_set;
 
 /// A verdict on the command line.
@@ -80,12 +81,18 @@ pub struct ExplainArgs {
 #[derive(Debug, Args)]
 pub struct DecideArgs {
     /// One face.
-    face_a: String,
+    #[arg(required_unless_present = "from")]
+    face_a: Option<String>,
     /// The other face.
-    face_b: String,
+    #[arg(required_unless_present = "from")]
+    face_b: Option<String>,
     /// Whether the two faces are the same person.
-    #[arg(value_enum)]
-    decision: DecisionArg,
+    #[arg(value_enum, required_unless_present = "from")]
+    decision: Option<DecisionArg>,
+    /// A filled review sheet (`review --csv` with its `decision` column set to same or different,
+    /// and an optional `note`): every decided row is recorded, then the graph is adjudicated once.
+    #[arg(long, value_name = "CSV", conflicts_with_all = ["face_a", "face_b", "decision", "note"])]
+    from: Option<PathBuf>,
     /// Who decides.
     #[arg(long)]
     analyst: String,
@@ -111,7 +118,8 @@ pub struct ClustersArgs {
 /// Arguments of `review`.
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
-    /// CSV for a spreadsheet instead of a table.
+    /// CSV for a spreadsheet instead of a table, with an empty `decision` column (same or
+    /// different) and `note` column for `decide --from`.
     #[arg(long)]
     csv: bool,
 }
@@ -165,11 +173,32 @@ pub(super) fn explain(shell: &Shell, args: &ExplainArgs, out: &mut impl Write) -
     Ok(0)
 }
 
-/// `decide`.
+/// `decide`: one decision, or a filled review sheet with `--from` (exit status 2 when some of its
+/// rows were refused).
 pub(super) fn decide(shell: &Shell, args: &DecideArgs, out: &mut impl Write) -> Result<i32> {
+    if let Some(sheet) = &args.from {
+        let sheet = read_decision_sheet(sheet)?;
+        let app = shell.updater()?;
+        let import = app.graph().import_decisions(sheet, &args.analyst)?;
+        if args.json {
+            if let Some(r) = &import.adjudication {
+                output::change_lines(&r.changes, out)?;
+            }
+        } else {
+            output::decision_import_summary(&import, out)?;
+        }
+        return Ok(if import.refused.is_empty() {
+            0
+        } else {
+            EXIT_SOME_REJECTED
+        });
+    }
+    let (Some(a), Some(b), Some(decision)) = (&args.face_a, &args.face_b, args.decision) else {
+        bail!("give FACE_A FACE_B same|different, or --from SHEET.csv");
+    };
     let app = shell.updater()?;
-    let (a, b) = (parse_face(&args.face_a)?, parse_face(&args.face_b)?);
-    let kind = DecisionKind::from(args.decision);
+    let (a, b) = (parse_face(a)?, parse_face(b)?);
+    let kind = DecisionKind::from(decision);
     let result = app
         .graph()
         .decide(&a, &b, kind, &args.analyst, args.note.clone())?;

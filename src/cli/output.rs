@@ -16,8 +16,8 @@ use crate::api::wire::{ChangeOut, ClusterSummary, ExplanationOut, MatchOut};
 use crate::files::FileError;
 use crate::model::{DecisionKind, Evidence, FaceId, Judgement};
 use crate::service::{
-    ClusterView, Explanation, IngestReport, MatchView, Readjudication, SavedFileError,
-    VerdictChange,
+    ClusterView, DecisionImport, Explanation, IngestReport, MatchView, Readjudication,
+    SavedFileError, VerdictChange,
 };
 use crate::store::{FaceRecord, StoreStats};
 
@@ -169,7 +169,8 @@ fn change_table(changes: &[VerdictChange]) -> String {
     table(&["Face A", "Face B", "Before", "After", "Reasons"], &rows)
 }
 
-/// The review queue as CSV for a spreadsheet.
+/// The review queue as CSV for a spreadsheet, with the empty `decision` and `note` columns that
+/// `decide --from` reads back.
 pub fn review_csv(queue: &[MatchView], out: &mut impl Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
@@ -186,6 +187,8 @@ pub fn review_csv(queue: &[MatchView], out: &mut impl Write) -> Result<()> {
         "reason_codes",
         "reasons",
         "rule_set",
+        "decision",
+        "note",
     ])?;
     for (i, m) in queue.iter().enumerate() {
         let j = m.judgement.as_ref();
@@ -220,6 +223,8 @@ pub fn review_csv(queue: &[MatchView], out: &mut impl Write) -> Result<()> {
             j.map_or(String::new(), codes),
             messages,
             j.map_or(String::new(), |j| j.rule_set.clone()),
+            String::new(),
+            String::new(),
         ])?;
     }
     w.flush()?;
@@ -702,4 +707,35 @@ pub fn notice(message: &str) {
 /// A warning for the operator on standard error.
 pub fn warning(message: &str) {
     eprintln!("facegraph: WARNING: {message}");
+}
+
+/// What `decide --from` did: rows applied, skipped as already applied, not decided, refused by
+/// line, and the verdicts the one re-adjudication changed.
+pub fn decision_import_summary(import: &DecisionImport, out: &mut impl Write) -> Result<()> {
+    writeln!(
+        out,
+        "Decisions: {} applied, {} already applied, {} rows not decided, {} refused",
+        import.applied.len(),
+        import.already_applied.len(),
+        import.undecided,
+        import.refused.len()
+    )?;
+    for (line, e) in &import.refused {
+        writeln!(out, "Refused line {line}: {}", reason(e))?;
+    }
+    match &import.adjudication {
+        Some(r) => {
+            writeln!(out, "{} verdicts changed.", r.changes.len())?;
+            if !r.changes.is_empty() {
+                write!(out, "{}", change_table(&r.changes))?;
+            }
+            writeln!(
+                out,
+                "{} clusters, {} fraud leads.",
+                r.clusters, r.fraud_leads
+            )?;
+        }
+        None => writeln!(out, "Nothing new to record; the graph is unchanged.")?,
+    }
+    Ok(())
 }

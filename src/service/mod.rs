@@ -2,6 +2,7 @@
 //! record analyst decisions, compute clusters and preview another rule set. Each takes the store as a
 //! `GraphStore` and the rules as an `Adjudicator`, so any adapter serves.
 
+mod decisions;
 mod ingest_images;
 mod ingest_rekognition;
 mod queries;
@@ -9,6 +10,9 @@ mod queries;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use decisions::{
+    read_decision_sheet, DecisionImport, DecisionSheet, SheetDecision, SheetRowError,
+};
 pub use ingest_images::{
     FacePolicy, ImageIngest, ImageIngestReport, StagedImage, DEFAULT_MAX_MATCHES,
     DEFAULT_SEARCH_THRESHOLD,
@@ -337,35 +341,6 @@ impl Facegraph {
         let fa = take(&mut found, pair.a())?;
         let fb = take(&mut found, pair.b())?;
         Ok((fa, fb))
-    }
-
-    /// Records an analyst's decision and re-adjudicates what it touches; returns the verdicts that changed.
-    pub fn decide(
-        &self,
-        a: &FaceId,
-        b: &FaceId,
-        kind: DecisionKind,
-        analyst: &str,
-        note: Option<String>,
-    ) -> Result<Readjudication, ServiceError> {
-        let pair =
-            FacePair::new(a.clone(), b.clone()).ok_or_else(|| ServiceError::SamePair(a.clone()))?;
-        let analyst = analyst.trim();
-        if analyst.is_empty() || analyst.len() > 255 || analyst.chars().any(char::is_control) {
-            return Err(ServiceError::Invalid(
-                "the analyst name must be 1 to 255 printable characters".to_owned(),
-            ));
-        }
-        self.two_faces(&pair)?;
-        let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-        self.store.record_decision(&Decision {
-            pair,
-            kind,
-            analyst: analyst.to_owned(),
-            at: Timestamp::now(),
-            note,
-        })?;
-        self.readjudicate()
     }
 
     /// Match clusters with at least `min_subjects` distinct subjects, largest first.
