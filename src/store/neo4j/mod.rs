@@ -44,7 +44,7 @@ use crate::settings::Neo4jSettings;
 pub const BATCH_ROWS: usize = 10_000;
 
 /// The schema, applied when the store opens and by `facegraph neo4j init`.
-pub const SCHEMA: &str = include_str!("../../cypher/schema.cypher");
+pub const SCHEMA: &str = include_str!("../../../cypher/schema.cypher");
 
 /// How often a transaction that failed transiently is tried in all.
 const ATTEMPTS: u32 = 6;
