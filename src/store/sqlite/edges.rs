@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{params, CachedStatement, Transaction};
 
 use super::backend;
-use super::rows::Cells;
+use super::decode::Cells;
 use super::seqs::FaceSeqs;
 use crate::model::{Similarity, Timestamp};
 use crate::store::{IngestBatch, StoreError};

@@ -2,13 +2,13 @@
 //! migrated in place and versioned with `PRAGMA user_version`. Every write method is one transaction.
 //!
 //! `schema` opens and migrates the file, `ingest` and `edges` write batches, `write` the other
-//! writes, `read` the queries, `rows` decodes rows into domain values, `seqs` maps face ids to the
+//! writes, `read` the queries, `decode` turns rows into domain values, `seqs` maps face ids to the
 //! insertion numbers the tables key on.
 
+mod decode;
 mod edges;
 mod ingest;
 mod read;
-mod rows;
 mod schema;
 mod seqs;
 mod write;

@@ -1,9 +1,9 @@
-//! The SQLite store's reads: each one query (or a few) on the connection, decoded by [`super::rows`].
+//! The SQLite store's reads: each one query (or a few) on the connection, decoded by [`super::decode`].
 
 use rusqlite::Connection;
 
 use super::backend;
-use super::rows::{
+use super::decode::{
     collect, decision, edge_record, face_record, id_list, search_record, Cells, EDGE_SELECT,
     FACE_SELECT,
 };

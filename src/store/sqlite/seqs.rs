@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::backend;
-use super::rows::{id_list, Cells};
+use super::decode::{id_list, Cells};
 use crate::model::FaceId;
 use crate::store::StoreError;
 

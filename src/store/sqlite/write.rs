@@ -4,7 +4,7 @@
 
 use rusqlite::{params, CachedStatement, Transaction};
 
-use super::rows::Cells;
+use super::decode::Cells;
 use super::seqs::FaceSeqs;
 use super::{backend, InvalidWrite};
 use crate::model::Decision;
