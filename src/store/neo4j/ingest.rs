@@ -1,6 +1,7 @@
 //! [`GraphStore::ingest`](crate::store::GraphStore::ingest) on Neo4j, one named step per part of the
-//! batch: the faces it names are checked first, then collections, images, faces, subjects, edges
-//! and searches are written in `UNWIND` batches, all in the caller's transaction.
+//! batch: the faces it names and its faces' records are checked first, then collections, images,
+//! faces, subjects, edges and searches are written in `UNWIND` batches, in the caller's
+//! transaction.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,18 +10,21 @@ use neo4rs::{query, BoltType, Txn};
 use super::decode::{int, text};
 use super::driver::{rows_of, take_numbers, unwind, unwind_rows, Map, Work};
 use super::edges::upsert_edges;
+use super::read::face_records;
 use super::write::stored_faces;
 use super::BATCH_ROWS;
 use crate::model::{
     Collection, Confidence, ExternalImageId, Face, FaceId, Image, ImageId, SearchRecord,
     Similarity, SubjectId,
 };
+use crate::store::conflict::refuse_conflicts;
 use crate::store::{IngestBatch, IngestOutcome, StoreError};
 
 /// Writes `batch` in `tx`; the caller commits. Nothing is written when a face that observations or
 /// searches name is unknown.
 pub(super) async fn ingest(tx: &mut Txn, batch: &IngestBatch) -> Work<IngestOutcome> {
     let stored = require_named_faces(tx, batch).await?;
+    refuse_conflicting_faces(tx, &batch.faces, &stored).await?;
     write_collections(tx, &batch.collections).await?;
     write_images(tx, &batch.images).await?;
     let new_faces = write_faces(tx, &batch.faces, &stored).await?;
@@ -64,6 +68,31 @@ async fn require_named_faces(tx: &mut Txn, batch: &IngestBatch) -> Work<HashMap<
         Some(id) => Err(StoreError::UnknownFace((*id).clone()).into()),
         None => Ok(stored),
     }
+}
+
+/// Refuses the batch with [`StoreError::Conflict`] when one of its faces contradicts the stored
+/// record of its id (`stored` holds the batch's stored faces), before anything is written: a
+/// conflicting face's image would otherwise be left without faces.
+async fn refuse_conflicting_faces(
+    tx: &mut Txn,
+    faces: &[Face],
+    stored: &HashMap<String, bool>,
+) -> Work<()> {
+    let mut known: Vec<&FaceId> = faces
+        .iter()
+        .map(|f| &f.face_id)
+        .filter(|id| stored.contains_key(id.as_str()))
+        .collect();
+    known.sort_unstable();
+    known.dedup();
+    // A batch of new faces, the bulk case, needs no read.
+    let records = if known.is_empty() {
+        Vec::new()
+    } else {
+        face_records(tx, known).await?
+    };
+    let stored: Vec<Face> = records.into_iter().map(|record| record.face).collect();
+    Ok(refuse_conflicts(&stored, faces)?)
 }
 
 /// Creates collections, or completes the placeholder a face left for one.

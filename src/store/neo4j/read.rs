@@ -3,18 +3,19 @@
 
 use std::collections::HashSet;
 
-use neo4rs::query;
+use neo4rs::{query, Txn};
 
 use super::decode::{
     all, cluster_member, corrupt, decision, edge_record, face_record, int, search_record,
     DECISION_COLUMNS, EDGE_COLUMNS, FACE_COLUMNS, FACE_SUBJECT, SEARCH_COLUMNS,
 };
-use super::driver::{ids, rows, unwind_rows};
+use super::driver::{ids, rows, unwind_rows, Work};
 use super::Neo4jStore;
 use crate::model::{Decision, FaceId, FacePair, SearchRecord, SubjectId, Verdict};
 use crate::store::codec::group_clusters;
 use crate::store::{ClusterMembership, EdgeRecord, FaceRecord, StoreError, StoreStats};
 
+/// The stored faces among `ids_wanted`, in insertion order.
 pub(super) fn faces(
     store: &Neo4jStore,
     ids_wanted: &[FaceId],
@@ -22,14 +23,23 @@ pub(super) fn faces(
     if ids_wanted.is_empty() {
         return Ok(Vec::new());
     }
+    store.transaction("read faces", async |tx| {
+        face_records(tx, ids_wanted.iter()).await
+    })
+}
+
+/// The stored faces among `wanted`, in insertion order, read in `tx`.
+pub(super) async fn face_records<'a>(
+    tx: &mut Txn,
+    wanted: impl IntoIterator<Item = &'a FaceId>,
+) -> Work<Vec<FaceRecord>> {
     let cypher = format!(
         "UNWIND $rows AS id MATCH (f:Face {{face_id: id}}) {FACE_SUBJECT}
          RETURN {FACE_COLUMNS}, s.subject_id AS subject ORDER BY seq"
     );
-    let found = store.transaction("read faces", async |tx| {
-        Ok(unwind_rows(tx, &cypher, ids(ids_wanted)).await?)
-    })?;
+    let found = unwind_rows(tx, &cypher, ids(wanted)).await?;
     let mut faces = all(found, face_record)?;
+    // Each chunk of the UNWIND is ordered on its own, and an id given twice is found twice.
     faces.sort_by_key(|f| f.seq);
     faces.dedup_by_key(|f| f.seq);
     Ok(faces)

@@ -1,18 +1,20 @@
 //! [`GraphStore::ingest`](crate::store::GraphStore::ingest) on SQLite, one named step per part of
-//! the batch: the faces it names are checked first, then collections, images, faces, subjects,
-//! edges and searches are written in that order, all in the caller's transaction.
+//! the batch: the faces it names and its faces' records are checked first, then collections,
+//! images, faces, subjects, edges and searches are written in that order, in the caller's
+//! transaction.
 
 use std::collections::HashSet;
 
 use rusqlite::{params, Transaction};
 
-use super::backend;
 use super::edges::upsert_edges;
 use super::seqs::FaceSeqs;
+use super::{backend, read};
 use crate::model::{
     Collection, Confidence, ExternalImageId, Face, FaceId, Image, ImageId, SearchRecord,
     Similarity, SubjectId,
 };
+use crate::store::conflict::refuse_conflicts;
 use crate::store::{IngestBatch, IngestOutcome, StoreError};
 
 const OP: &str = "ingest";
@@ -25,6 +27,7 @@ pub(super) fn ingest(
 ) -> Result<IngestOutcome, StoreError> {
     let mut seqs = FaceSeqs::default();
     require_named_faces(tx, batch, &mut seqs)?;
+    refuse_conflicting_faces(tx, &batch.faces)?;
     write_collections(tx, &batch.collections)?;
     // Images whose subject may need resolving once the batch's links are in.
     let mut touched_images: Vec<&ImageId> = batch.images.iter().map(|i| &i.image_id).collect();
@@ -74,6 +77,20 @@ fn require_named_faces<'b>(
         require(&search.face_id)?;
     }
     Ok(())
+}
+
+/// Refuses the batch with [`StoreError::Conflict`] when one of its faces contradicts the stored
+/// record of its id, before anything is written (a conflicting face's image would otherwise be
+/// left without faces).
+fn refuse_conflicting_faces(tx: &Transaction<'_>, faces: &[Face]) -> Result<(), StoreError> {
+    if faces.is_empty() {
+        return Ok(());
+    }
+    let stored: Vec<Face> = read::faces(tx, faces.iter().map(|f| &f.face_id))?
+        .into_iter()
+        .map(|record| record.face)
+        .collect();
+    refuse_conflicts(&stored, faces)
 }
 
 /// Creates collections, or completes the placeholder a face left for one.

@@ -11,7 +11,11 @@ use crate::model::{Decision, FaceId, FacePair, SearchRecord, SubjectId, Verdict}
 use crate::store::codec::group_clusters;
 use crate::store::{ClusterMembership, EdgeRecord, FaceRecord, StoreError, StoreStats};
 
-pub(super) fn faces(conn: &Connection, ids: &[FaceId]) -> Result<Vec<FaceRecord>, StoreError> {
+/// The stored faces among `ids`, in insertion order.
+pub(super) fn faces<'a>(
+    conn: &Connection,
+    ids: impl IntoIterator<Item = &'a FaceId>,
+) -> Result<Vec<FaceRecord>, StoreError> {
     const OP: &str = "read faces";
     let sql = format!(
         "{FACE_SELECT} WHERE f.face_id IN (SELECT value FROM json_each(?1)) ORDER BY f.seq"
