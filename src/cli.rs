@@ -219,7 +219,8 @@ pub enum DecisionArg {
     Different,
 }
 
-/// Exit status when some input files were rejected but the others were ingested.
+/// Exit status when some input files were rejected (or in conflict with the store) but the others
+/// were ingested.
 pub const EXIT_SOME_REJECTED: i32 = 2;
 
 /// Runs a parsed command line; returns the process exit status.
@@ -504,6 +505,7 @@ fn ingest(settings: &Settings, args: IngestArgs, out: &mut impl Write) -> Result
     )?;
     let a = &report.adjudication;
     let rejected: Vec<_> = report.rejected().collect();
+    let conflicts: Vec<_> = report.conflicts().collect();
     let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for (_, o) in &report.files {
         if let FileOutcome::Ingested { kind, .. } = o {
@@ -513,15 +515,16 @@ fn ingest(settings: &Settings, args: IngestArgs, out: &mut impl Write) -> Result
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     writeln!(
         out,
-        "Files read: {} ({} ingested: {}; {} rejected)",
+        "Files read: {} ({} ingested: {}; {} rejected; {} in conflict)",
         report.files.len(),
-        report.files.len() - rejected.len(),
+        report.files.len() - rejected.len() - conflicts.len(),
         if kinds.is_empty() {
             "none".to_owned()
         } else {
             kinds.join(", ")
         },
-        rejected.len()
+        rejected.len(),
+        conflicts.len()
     )?;
     writeln!(
         out,
@@ -552,7 +555,18 @@ fn ingest(settings: &Settings, args: IngestArgs, out: &mut impl Write) -> Result
     for (path, reason) in &rejected {
         writeln!(out, "Rejected {}: {}", path.display(), reason)?;
     }
-    Ok(if rejected.is_empty() {
+    for (path, c) in &conflicts {
+        writeln!(
+            out,
+            "Conflict {}: face {}: {} differs (stored {}, this file {})",
+            path.display(),
+            c.face_id,
+            c.field,
+            c.stored,
+            c.incoming
+        )?;
+    }
+    Ok(if rejected.is_empty() && conflicts.is_empty() {
         0
     } else {
         EXIT_SOME_REJECTED

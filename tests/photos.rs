@@ -216,7 +216,7 @@ fn match_faces_saves_index_responses_that_ingest_rekognition_reads_back() {
         0,
     );
     assert!(
-        stdout.contains("Files read: 4 (4 ingested: 4 IndexFaces; 0 rejected)")
+        stdout.contains("Files read: 4 (4 ingested: 4 IndexFaces; 0 rejected; 0 in conflict)")
             && stdout.contains("Faces: 4 in the files, 4 new"),
         "{stdout}"
     );

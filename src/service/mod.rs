@@ -14,7 +14,7 @@ pub use ingest_images::{
     DEFAULT_SEARCH_THRESHOLD,
 };
 pub use ingest_rekognition::{
-    expand_paths, read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest,
+    expand_paths, read_subjects_csv, FaceConflict, FileOutcome, IngestReport, RekognitionIngest,
 };
 pub use queries::{
     Candidate, CandidateFace, ClusterDetail, RecordedMatch, CANDIDATE_COLLECTION, SUBMITTED_ENGINE,
