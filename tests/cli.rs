@@ -285,7 +285,8 @@ fn a_face_that_contradicts_the_stored_one_is_a_conflict_and_writes_nothing() {
     let face_1 = face(1);
     let expected = [
         format!(
-            "Conflict {male}: face {face_1}: gender differs (stored Female (99.5), this file Male (99.5))"
+            "Conflict {male}: face {face_1}: gender differs \
+             (stored Female (99.5), this file Male (99.5))"
         ),
         format!(
             "Conflict {moved}: face {face_1}: image id differs (stored \

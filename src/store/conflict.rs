@@ -1,6 +1,6 @@
-//! Contradicting records of one face, found before an ingest writes anything: both adapters read the
-//! stored records of a batch's faces and run [`refuse_conflicts`], so that they refuse the same
-//! batches with the same [`StoreError::Conflict`].
+//! Contradicting records of one face, found before an ingest writes anything: both adapters read
+//! the stored records of a batch's faces and run [`refuse_conflicts`], so that they refuse the
+//! same batches with the same [`StoreError::Conflict`].
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;

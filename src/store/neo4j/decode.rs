@@ -12,6 +12,7 @@ use crate::model::{
 use crate::store::codec::reasons_from_json;
 use crate::store::{EdgeRecord, FaceRecord, StoreError};
 
+/// A [`StoreError::Corrupt`] about a `what` record.
 pub(super) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         what,
@@ -19,6 +20,7 @@ pub(super) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Sto
     }
 }
 
+/// Column `key` of a `what` row, as `T`.
 pub(super) fn get<T: serde::de::DeserializeOwned>(
     row: &Row,
     what: &'static str,
@@ -28,14 +30,17 @@ pub(super) fn get<T: serde::de::DeserializeOwned>(
         .map_err(|e| corrupt(what, format!("column {key}: {e}")))
 }
 
+/// An integer column, such as a count.
 pub(super) fn int(row: &Row, key: &str) -> Result<i64, StoreError> {
     get(row, "count", key)
 }
 
+/// A text column that must be present.
 pub(super) fn text(row: &Row, what: &'static str, key: &str) -> Result<String, StoreError> {
     get(row, what, key)
 }
 
+/// A text column that must be present, parsed into a domain value.
 pub(super) fn parsed<T, E: std::fmt::Display>(
     row: &Row,
     what: &'static str,
@@ -46,6 +51,7 @@ pub(super) fn parsed<T, E: std::fmt::Display>(
     parse(&s).map_err(|e| corrupt(what, format!("column {key}: {e}")))
 }
 
+/// A text column that may be null, parsed into a domain value when present.
 pub(super) fn opt_parsed<T, E: std::fmt::Display>(
     row: &Row,
     what: &'static str,
@@ -60,6 +66,7 @@ pub(super) fn opt_parsed<T, E: std::fmt::Display>(
     }
 }
 
+/// A number column that may be null, made into a domain value when present.
 pub(super) fn opt_real<T, E: std::fmt::Display>(
     row: &Row,
     what: &'static str,
@@ -74,6 +81,7 @@ pub(super) fn opt_real<T, E: std::fmt::Display>(
     }
 }
 
+/// Two properties that are both present or both absent.
 fn both<A, B>(
     what: &'static str,
     names: &str,
@@ -90,6 +98,7 @@ fn both<A, B>(
     }
 }
 
+/// A stored integer as a count that fits in 32 bits.
 fn u32_of(x: i64) -> Result<u32, String> {
     u32::try_from(x).map_err(|_| format!("{x} is not a count"))
 }

@@ -56,10 +56,12 @@ fn is_transient(e: &neo4rs::Error) -> bool {
     }
 }
 
+/// A uniqueness constraint broken, which another writer racing this one causes.
 fn is_constraint_violation(e: &neo4rs::Error) -> bool {
     matches!(e, neo4rs::Error::Neo4j(e) if e.code() == "Neo.ClientError.Schema.ConstraintValidationFailed")
 }
 
+/// The driver's error as a [`StoreError::Backend`] naming what the store was doing.
 pub(super) fn driver_error(operation: &'static str, e: neo4rs::Error) -> StoreError {
     StoreError::Backend {
         operation,

@@ -1,6 +1,6 @@
-//! [`GraphStore::ingest`](crate::store::GraphStore::ingest) on Neo4j, one named step per part of the
-//! batch: the faces it names and its faces' records are checked first, then collections, images,
-//! faces, subjects, edges and searches are written in `UNWIND` batches, in the caller's
+//! [`GraphStore::ingest`](crate::store::GraphStore::ingest) on Neo4j, one named step per part of
+//! the batch: the faces it names and its faces' records are checked first, then collections,
+//! images, faces, subjects, edges and searches are written in `UNWIND` batches, in the caller's
 //! transaction.
 
 use std::collections::{HashMap, HashSet};

@@ -45,6 +45,7 @@ pub(super) async fn face_records<'a>(
     Ok(faces)
 }
 
+/// [`GraphStore::all_faces`](crate::store::GraphStore::all_faces).
 pub(super) fn all_faces(store: &Neo4jStore) -> Result<Vec<FaceRecord>, StoreError> {
     let cypher = format!(
         "MATCH (f:Face) {FACE_SUBJECT} RETURN {FACE_COLUMNS}, s.subject_id AS subject
@@ -54,6 +55,7 @@ pub(super) fn all_faces(store: &Neo4jStore) -> Result<Vec<FaceRecord>, StoreErro
     all(found, face_record)
 }
 
+/// [`GraphStore::faces_of_subject`](crate::store::GraphStore::faces_of_subject).
 pub(super) fn faces_of_subject(
     store: &Neo4jStore,
     subject: &SubjectId,
@@ -68,6 +70,7 @@ pub(super) fn faces_of_subject(
     all(found, face_record)
 }
 
+/// [`GraphStore::edge`](crate::store::GraphStore::edge).
 pub(super) fn edge(store: &Neo4jStore, pair: &FacePair) -> Result<Option<EdgeRecord>, StoreError> {
     let cypher = format!(
         "MATCH (a:Face {{face_id: $a}})-[e:SIMILAR]->(b:Face {{face_id: $b}})
@@ -85,6 +88,7 @@ pub(super) fn edge(store: &Neo4jStore, pair: &FacePair) -> Result<Option<EdgeRec
     Ok(all(found, edge_record)?.into_iter().next())
 }
 
+/// [`GraphStore::edges_touching`](crate::store::GraphStore::edges_touching).
 pub(super) fn edges_touching(
     store: &Neo4jStore,
     ids_wanted: &[FaceId],
@@ -115,6 +119,7 @@ pub(super) fn edges_touching(
     Ok(edges)
 }
 
+/// [`GraphStore::edges`](crate::store::GraphStore::edges).
 pub(super) fn edges(
     store: &Neo4jStore,
     verdict: Option<Verdict>,
@@ -136,6 +141,7 @@ pub(super) fn edges(
     all(found, edge_record)
 }
 
+/// [`GraphStore::decisions`](crate::store::GraphStore::decisions).
 pub(super) fn decisions(store: &Neo4jStore) -> Result<Vec<Decision>, StoreError> {
     let cypher = format!(
         "MATCH (a:Face)-[d:SAME_PERSON|DIFFERENT_PERSON]->(b:Face) RETURN {DECISION_COLUMNS}
@@ -147,6 +153,7 @@ pub(super) fn decisions(store: &Neo4jStore) -> Result<Vec<Decision>, StoreError>
     all(found, decision)
 }
 
+/// [`GraphStore::searches`](crate::store::GraphStore::searches).
 pub(super) fn searches(
     store: &Neo4jStore,
     ids_wanted: &[FaceId],
@@ -165,6 +172,7 @@ pub(super) fn searches(
     Ok(searches.into_iter().map(|(_, s)| s).collect())
 }
 
+/// [`GraphStore::clusters`](crate::store::GraphStore::clusters).
 pub(super) fn clusters(store: &Neo4jStore) -> Result<Vec<ClusterMembership>, StoreError> {
     let found = store.transaction("read clusters", async |tx| {
         Ok(rows(
@@ -181,6 +189,7 @@ pub(super) fn clusters(store: &Neo4jStore) -> Result<Vec<ClusterMembership>, Sto
     Ok(group_clusters(members))
 }
 
+/// [`GraphStore::stats`](crate::store::GraphStore::stats).
 pub(super) fn stats(store: &Neo4jStore) -> Result<StoreStats, StoreError> {
     const COUNTS: [&str; 6] = [
         "MATCH (n:Collection) RETURN count(n) AS n",

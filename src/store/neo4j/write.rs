@@ -201,6 +201,7 @@ async fn write_judgements(tx: &mut Txn, writes: Vec<BoltType>) -> Work<()> {
     Ok(())
 }
 
+/// The relationship type of an analyst decision.
 fn decision_type(kind: DecisionKind) -> &'static str {
     match kind {
         DecisionKind::Same => "SAME_PERSON",

@@ -360,6 +360,7 @@ impl<'a, 'r> Cells<'a, 'r> {
     }
 }
 
+/// A stored value as an error message shows it.
 fn describe(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Null => "NULL".to_owned(),

@@ -1,4 +1,5 @@
-//! The SQLite store's reads: each one query (or a few) on the connection, decoded by [`super::decode`].
+//! The SQLite store's reads: each one query (or a few) on the connection, decoded by
+//! [`super::decode`].
 
 use rusqlite::Connection;
 
@@ -25,6 +26,7 @@ pub(super) fn faces<'a>(
     collect(rows, OP, face_record)
 }
 
+/// [`GraphStore::all_faces`](crate::store::GraphStore::all_faces).
 pub(super) fn all_faces(conn: &Connection) -> Result<Vec<FaceRecord>, StoreError> {
     const OP: &str = "read faces";
     let sql = format!("{FACE_SELECT} ORDER BY f.seq");
@@ -33,6 +35,7 @@ pub(super) fn all_faces(conn: &Connection) -> Result<Vec<FaceRecord>, StoreError
     collect(rows, OP, face_record)
 }
 
+/// [`GraphStore::faces_of_subject`](crate::store::GraphStore::faces_of_subject).
 pub(super) fn faces_of_subject(
     conn: &Connection,
     subject: &SubjectId,
@@ -44,6 +47,7 @@ pub(super) fn faces_of_subject(
     collect(rows, OP, face_record)
 }
 
+/// [`GraphStore::edge`](crate::store::GraphStore::edge).
 pub(super) fn edge(conn: &Connection, pair: &FacePair) -> Result<Option<EdgeRecord>, StoreError> {
     const OP: &str = "read edges";
     let sql = format!("{EDGE_SELECT} WHERE face_a = ?1 AND face_b = ?2");
@@ -54,6 +58,7 @@ pub(super) fn edge(conn: &Connection, pair: &FacePair) -> Result<Option<EdgeReco
     Ok(collect(rows, OP, edge_record)?.into_iter().next())
 }
 
+/// [`GraphStore::edges_touching`](crate::store::GraphStore::edges_touching).
 pub(super) fn edges_touching(
     conn: &Connection,
     ids: &[FaceId],
@@ -72,6 +77,7 @@ pub(super) fn edges_touching(
     collect(rows, OP, edge_record)
 }
 
+/// [`GraphStore::edges`](crate::store::GraphStore::edges).
 pub(super) fn edges(
     conn: &Connection,
     verdict: Option<Verdict>,
@@ -88,6 +94,7 @@ pub(super) fn edges(
     collect(rows, OP, edge_record)
 }
 
+/// [`GraphStore::decisions`](crate::store::GraphStore::decisions).
 pub(super) fn decisions(conn: &Connection) -> Result<Vec<Decision>, StoreError> {
     const OP: &str = "read decisions";
     let mut stmt = conn
@@ -97,6 +104,7 @@ pub(super) fn decisions(conn: &Connection) -> Result<Vec<Decision>, StoreError> 
     collect(rows, OP, decision)
 }
 
+/// [`GraphStore::searches`](crate::store::GraphStore::searches).
 pub(super) fn searches(conn: &Connection, ids: &[FaceId]) -> Result<Vec<SearchRecord>, StoreError> {
     const OP: &str = "read searches";
     let mut stmt = conn
@@ -110,6 +118,7 @@ pub(super) fn searches(conn: &Connection, ids: &[FaceId]) -> Result<Vec<SearchRe
     collect(rows, OP, search_record)
 }
 
+/// [`GraphStore::clusters`](crate::store::GraphStore::clusters).
 pub(super) fn clusters(conn: &Connection) -> Result<Vec<ClusterMembership>, StoreError> {
     const OP: &str = "read clusters";
     let mut stmt = conn
@@ -124,6 +133,7 @@ pub(super) fn clusters(conn: &Connection) -> Result<Vec<ClusterMembership>, Stor
     Ok(group_clusters(members))
 }
 
+/// [`GraphStore::stats`](crate::store::GraphStore::stats).
 pub(super) fn stats(conn: &Connection) -> Result<StoreStats, StoreError> {
     const OP: &str = "read statistics";
     let mut stmt = conn
