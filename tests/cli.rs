@@ -252,6 +252,67 @@ fn bad_files_are_reported_and_the_rest_is_ingested() {
 }
 
 #[test]
+fn a_face_that_contradicts_the_stored_one_is_a_conflict_and_writes_nothing() {
+    let app = App::new();
+    let dir = app.dir.path().join("responses");
+    std::fs::create_dir(&dir).unwrap();
+    // Face 01's IndexFaces response, then two copies of it that disagree with it: one says the
+    // face is male, the other puts it in another image.
+    let original: Value =
+        serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/pascal/resp-020.json")).unwrap())
+            .unwrap();
+    let variant = |name: &str, change: &dyn Fn(&mut Value)| {
+        let mut v = original.clone();
+        change(&mut v["FaceRecords"][0]);
+        std::fs::write(dir.join(name), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        dir.join(name).display().to_string()
+    };
+    variant("a-anna.json", &|_| {});
+    let male = variant("b-anna-male.json", &|r| {
+        r["FaceDetail"]["Gender"]["Value"] = "Male".into();
+    });
+    let moved = variant("c-anna-moved.json", &|r| {
+        r["Face"]["ImageId"] = "bbbbbbbb-0000-4000-8000-000000000077".into();
+    });
+
+    let out = app.run(&["ingest-rekognition", dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "conflicts: exit 2\n{stdout}");
+    assert!(
+        stdout.contains("Files read: 3 (1 ingested: 1 IndexFaces; 0 rejected; 2 in conflict)"),
+        "{stdout}"
+    );
+    let face_1 = face(1);
+    let expected = [
+        format!(
+            "Conflict {male}: face {face_1}: gender differs \
+             (stored Female (99.5), this file Male (99.5))"
+        ),
+        format!(
+            "Conflict {moved}: face {face_1}: image id differs (stored \
+             bbbbbbbb-0000-4000-8000-000000000001, this file bbbbbbbb-0000-4000-8000-000000000077)"
+        ),
+    ];
+    for line in &expected {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no line {line:?}:\n{stdout}"
+        );
+    }
+    let stats = app.ok(&["stats"]);
+    assert!(
+        stats.contains("images 1\n") && stats.contains("faces 1\n"),
+        "no image or face of a file in conflict is stored:\n{stats}"
+    );
+
+    // The store remembers: the male file alone, in a later run, is still a conflict.
+    let again = app.run(&["ingest-rekognition", &male]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains(&expected[0]), "{stdout}");
+}
+
+#[test]
 fn a_decision_overrides_the_rules_and_changes_clusters() {
     let app = App::new();
     app.ingest_fixtures();

@@ -229,8 +229,9 @@ fn match_faces_saves_responses_that_ingest_rekognition_turns_into_the_same_graph
         0,
     );
     assert!(
-        stdout.contains("Files read: 8 (8 ingested: 4 IndexFaces, 4 SearchFaces; 0 rejected)")
-            && stdout.contains("Faces: 4 in the files, 4 new")
+        stdout.contains(
+            "Files read: 8 (8 ingested: 4 IndexFaces, 4 SearchFaces; 0 rejected; 0 in conflict)"
+        ) && stdout.contains("Faces: 4 in the files, 4 new")
             && stdout.contains("Edges: 6 new"),
         "{stdout}"
     );

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::engine::{EngineError, ImageError};
 use crate::model::ParseError;
 use crate::service::ServiceError;
+use crate::store::StoreError;
 
 /// The error body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -220,6 +221,8 @@ impl From<ServiceError> for ApiError {
                 details: Vec::new(),
             },
             ServiceError::Engine(e) => e.into(),
+            // A face that contradicts the stored one is the input's fault, not the server's.
+            ServiceError::Store(e @ StoreError::Conflict { .. }) => Self::Conflict(e.to_string()),
             e @ (ServiceError::Store(_) | ServiceError::Inconsistent(_)) => {
                 Self::Internal(Box::new(e))
             }
@@ -298,5 +301,24 @@ impl Fields {
         } else {
             Err(ApiError::invalid(self.0))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract::fixtures::face_id;
+    use crate::store::FaceField;
+
+    #[test]
+    fn a_face_in_conflict_with_the_store_is_a_409_naming_it() {
+        let e = ApiError::from(ServiceError::Store(StoreError::Conflict {
+            face_id: face_id(1),
+            field: FaceField::Gender,
+            stored: "Female (99.5)".to_owned(),
+            incoming: "Male (99.5)".to_owned(),
+        }));
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert!(e.to_string().contains("gender differs"), "{e}");
     }
 }

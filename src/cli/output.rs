@@ -512,18 +512,20 @@ pub fn saved_ingest_summary(
 ) -> Result<()> {
     let a = &report.adjudication;
     let rejected: Vec<_> = report.rejected().collect();
+    let conflicts: Vec<_> = report.conflicts().collect();
     let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     writeln!(
         out,
-        "Files read: {} ({} ingested: {}; {} rejected{})",
+        "Files read: {} ({} ingested: {}; {} rejected; {} in conflict{})",
         report.files.len(),
-        report.files.len() - rejected.len(),
+        report.files.len() - rejected.len() - conflicts.len(),
         if kinds.is_empty() {
             "none".to_owned()
         } else {
             kinds.join(", ")
         },
         rejected.len(),
+        conflicts.len(),
         if skipped.is_empty() {
             String::new()
         } else {
@@ -551,6 +553,17 @@ pub fn saved_ingest_summary(
             SavedFileError::File(f) => writeln!(out, "Rejected {}", reason(f))?,
             other => writeln!(out, "Rejected {}: {}", path.display(), reason(*other))?,
         }
+    }
+    for (path, c) in &conflicts {
+        writeln!(
+            out,
+            "Conflict {}: face {}: {} differs (stored {}, this file {})",
+            path.display(),
+            c.face_id,
+            c.field,
+            c.stored,
+            c.incoming
+        )?;
     }
     Ok(())
 }

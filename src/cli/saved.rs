@@ -74,6 +74,8 @@ pub(super) fn run(
         app.graph().adjudicator(),
         out,
     )?;
-    let clean = report.rejected().next().is_none() && walked.skipped.is_empty();
+    let clean = report.rejected().next().is_none()
+        && report.conflicts().next().is_none()
+        && walked.skipped.is_empty();
     Ok(if clean { 0 } else { EXIT_SOME_REJECTED })
 }

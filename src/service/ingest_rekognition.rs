@@ -13,7 +13,7 @@ use crate::rekognition::{
     index_faces_to_domain, list_faces_to_domain, parse_saved, search_by_image_to_domain,
     search_to_domain, SavedResponse, SavedResponseError, SearchResult,
 };
-use crate::store::{IngestBatch, StoreError};
+use crate::store::{FaceField, IngestBatch, StoreError};
 
 use super::{Facegraph, Readjudication, ServiceError};
 
@@ -59,6 +59,22 @@ pub enum FileOutcome {
     },
     /// Refused; nothing of it was stored.
     Rejected(SavedFileError),
+    /// Refused because a face in it contradicts the record stored under the same face id (or
+    /// given earlier in the same file); nothing of it was stored.
+    Conflict(FaceConflict),
+}
+
+/// A face whose record in a file contradicts the one the store holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaceConflict {
+    /// The face.
+    pub face_id: FaceId,
+    /// The first part of its record that differs.
+    pub field: FaceField,
+    /// The stored value, as written in messages.
+    pub stored: String,
+    /// The file's value, as written in messages.
+    pub incoming: String,
 }
 
 /// The summary of an ingest run.
@@ -81,11 +97,19 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
-    /// Files refused.
+    /// Files refused as unreadable or invalid.
     pub fn rejected(&self) -> impl Iterator<Item = (&PathBuf, &SavedFileError)> {
         self.files.iter().filter_map(|(p, o)| match o {
             FileOutcome::Rejected(e) => Some((p, e)),
-            FileOutcome::Ingested { .. } => None,
+            FileOutcome::Ingested { .. } | FileOutcome::Conflict(_) => None,
+        })
+    }
+
+    /// Files refused because a face in them contradicts the stored one.
+    pub fn conflicts(&self) -> impl Iterator<Item = (&PathBuf, &FaceConflict)> {
+        self.files.iter().filter_map(|(p, o)| match o {
+            FileOutcome::Conflict(conflict) => Some((p, conflict)),
+            FileOutcome::Ingested { .. } | FileOutcome::Rejected(_) => None,
         })
     }
 }
@@ -136,7 +160,10 @@ enum Parsed {
 
 impl Facegraph {
     /// Ingests saved Rekognition responses and adjudicates the graph. A file that cannot be read or
-    /// converted is reported and skipped; the others are stored, each in its own transaction.
+    /// converted is reported and skipped, as is one whose face contradicts the stored face of the
+    /// same id (a [`FileOutcome::Conflict`]: files are stored in the order index responses come, so
+    /// the first of two contradicting files wins); the others are stored, each in its own
+    /// transaction.
     pub fn ingest_rekognition(
         &self,
         files: &[PathBuf],
@@ -174,6 +201,19 @@ impl Facegraph {
                             new_faces: o.new_faces,
                             new_edges: 0,
                         };
+                    }
+                    Err(StoreError::Conflict {
+                        face_id,
+                        field,
+                        stored,
+                        incoming,
+                    }) => {
+                        report.files[*i].1 = FileOutcome::Conflict(FaceConflict {
+                            face_id,
+                            field,
+                            stored,
+                            incoming,
+                        });
                     }
                     Err(e) => report.files[*i].1 = FileOutcome::Rejected(SavedFileError::Store(e)),
                 }

@@ -18,7 +18,7 @@ pub use ingest_images::{
     DEFAULT_SEARCH_THRESHOLD,
 };
 pub use ingest_rekognition::{
-    read_subjects_csv, FileOutcome, IngestReport, RekognitionIngest, SavedFileError,
+    read_subjects_csv, FaceConflict, FileOutcome, IngestReport, RekognitionIngest, SavedFileError,
     MAX_SAVED_RESPONSE_BYTES,
 };
 pub use queries::{

@@ -3,9 +3,12 @@
 //! the settings name. Every adapter passes the same contract suite in [`contract`].
 
 mod codec;
+mod conflict;
 pub mod contract;
 pub mod neo4j;
 pub mod sqlite;
+
+pub use conflict::FaceField;
 
 use crate::model::{
     Collection, Decision, Edge, ExternalImageId, Face, FaceId, FacePair, Image, Judgement,
@@ -37,6 +40,20 @@ pub enum StoreError {
         "face {0} is not in the store; it must be indexed before it is searched or decided on"
     )]
     UnknownFace(FaceId),
+    /// A face in a batch contradicts the stored record of the same face id (or an earlier record of
+    /// it in the same batch): its image, collection, bounding box or an attribute both records
+    /// report differs. Nothing of the batch is written.
+    #[error("face {face_id}: {field} differs (stored {stored}, this input {incoming})")]
+    Conflict {
+        /// The face.
+        face_id: FaceId,
+        /// The first part of the record that differs.
+        field: FaceField,
+        /// The stored value, as written in messages.
+        stored: String,
+        /// The batch's value, as written in messages.
+        incoming: String,
+    },
     /// The store was written by a newer facegraph.
     #[error(
         "graph store schema version {found} is newer than this facegraph supports ({supported})"
@@ -56,7 +73,10 @@ pub struct IngestBatch {
     pub collections: Vec<Collection>,
     /// Images to add or complete.
     pub images: Vec<Image>,
-    /// Faces to add; a face already stored keeps the attributes it has and gains those it lacked.
+    /// Faces to add. A face already stored (or given twice) gains the attributes it lacked; a face
+    /// whose image, collection, bounding box or an attribute that both records report differs is a
+    /// [`StoreError::Conflict`]. Neither `raw`, `indexed_at` nor a `false` `is_largest` (what a
+    /// source that cannot tell says) is compared.
     pub faces: Vec<Face>,
     /// Subjects behind images, by external image id: every image with that external id is linked.
     pub subjects: Vec<(ExternalImageId, SubjectId)>,
@@ -147,6 +167,8 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug {
 
     /// Writes a batch in one transaction. Observations and searches may only name faces that are
     /// stored or in the batch; otherwise nothing is written and [`StoreError::UnknownFace`] is returned.
+    /// A face that contradicts its stored record fails the batch the same way, with
+    /// [`StoreError::Conflict`].
     fn ingest(&self, batch: &IngestBatch) -> Result<IngestOutcome, StoreError>;
 
     /// Records judgements on existing edges in one transaction; an edge whose stored judgement is
