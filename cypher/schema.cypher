@@ -7,6 +7,8 @@ CREATE CONSTRAINT face_id IF NOT EXISTS FOR (f:Face) REQUIRE f.face_id IS UNIQUE
 CREATE CONSTRAINT subject_id IF NOT EXISTS FOR (s:Subject) REQUIRE s.subject_id IS UNIQUE;
 
 CREATE INDEX image_external_id IF NOT EXISTS FOR (i:Image) ON (i.external_image_id);
+CREATE INDEX image_content IF NOT EXISTS FOR (i:Image) ON (i.content_sha256);
+CREATE INDEX image_pending IF NOT EXISTS FOR (i:Image) ON (i.pending);
 CREATE INDEX face_collection IF NOT EXISTS FOR (f:Face) ON (f.collection_id);
 CREATE INDEX face_cluster IF NOT EXISTS FOR (f:Face) ON (f.cluster_id);
 CREATE INDEX similar_verdict IF NOT EXISTS FOR ()-[r:SIMILAR]-() ON (r.verdict);
@@ -17,5 +19,6 @@ CREATE INDEX similar_verdict IF NOT EXISTS FOR ()-[r:SIMILAR]-() ON (r.verdict);
 CREATE CONSTRAINT subject_link_external_id IF NOT EXISTS FOR (k:SubjectLink) REQUIRE k.external_image_id IS UNIQUE;
 CREATE CONSTRAINT search_key IF NOT EXISTS FOR (s:Search) REQUIRE s.search_key IS UNIQUE;
 CREATE CONSTRAINT counter_name IF NOT EXISTS FOR (k:Counter) REQUIRE k.name IS UNIQUE;
+CREATE CONSTRAINT migration_name IF NOT EXISTS FOR (m:Migration) REQUIRE m.name IS UNIQUE;
 CREATE INDEX search_face IF NOT EXISTS FOR (s:Search) ON (s.face_id);
 CREATE INDEX judgement_pair IF NOT EXISTS FOR (j:Judgement) ON (j.face_a, j.face_b);

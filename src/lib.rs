@@ -33,6 +33,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod errors;
+pub mod faults;
 pub mod files;
 pub mod model;
 pub mod rekognition;

@@ -115,6 +115,9 @@ impl FaceEngine for TextEngine {
             image: Image {
                 image_id,
                 external_image_id: req.external_image_id.cloned(),
+                content_sha256: None,
+                collection_id: None,
+                pending: false,
                 source: None,
                 width: Some(640),
                 height: Some(480),
@@ -125,6 +128,14 @@ impl FaceEngine for TextEngine {
             unindexed,
             face_model_version: "text-1".to_owned(),
         })
+    }
+    fn find_indexed(
+        &self,
+        _collection_id: &CollectionId,
+        _external_image_id: Option<&ExternalImageId>,
+        _content: &facegraph::model::ContentHash,
+    ) -> Result<Option<IndexFacesResult>, EngineError> {
+        unimplemented!("resuming uploads is tested with the local engine (tests/photos.rs)")
     }
     fn search_faces(
         &self,

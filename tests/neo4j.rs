@@ -582,3 +582,60 @@ mod bolt {
         )
     }
 }
+
+#[test]
+fn images_keyed_by_their_bytes_are_split_into_one_image_per_upload() {
+    use facegraph::model::{
+        Collection, ContentHash, ExternalImageId, Image, ImageId, SubjectId, Timestamp,
+    };
+    use facegraph::store::contract::fixtures::{face, face_id};
+    use facegraph::store::IngestBatch;
+    let (_guard, store) = empty_store();
+    // As the local engine stored them before uploads had their own ids: one photo uploaded under
+    // a.jpg (S1) and b.jpg (S2), both faces in one image named by the bytes' hash.
+    let content = ContentHash::of_bytes(b"the same selfie");
+    let old = ImageId::parse(content.as_str()).unwrap();
+    let ext = |e: &str| ExternalImageId::parse(e).unwrap();
+    let collection = Collection {
+        engine: "local".to_owned(),
+        ..facegraph::store::contract::fixtures::collection()
+    };
+    let mut faces = vec![face(1, 1), face(2, 1)];
+    for (f, e) in faces.iter_mut().zip(["a.jpg", "b.jpg"]) {
+        f.image_id = old.clone();
+        f.external_image_id = Some(ext(e));
+    }
+    store
+        .ingest(&IngestBatch {
+            collections: vec![collection],
+            images: vec![Image {
+                image_id: old.clone(),
+                external_image_id: Some(ext("a.jpg")),
+                content_sha256: None,
+                collection_id: None,
+                pending: false,
+                source: None,
+                width: Some(640),
+                height: Some(480),
+                face_count: 1,
+                received_at: Timestamp::from_millis(5),
+            }],
+            faces,
+            subjects: vec![
+                (ext("a.jpg"), SubjectId::parse("S1").unwrap()),
+                (ext("b.jpg"), SubjectId::parse("S2").unwrap()),
+            ],
+            ..IngestBatch::default()
+        })
+        .expect("the old layout ingests");
+    assert_eq!(store.split_uploads().expect("splits"), (1, 2));
+    assert_eq!(store.split_uploads().expect("again"), (0, 0), "idempotent");
+    let read = store.faces(&[face_id(1), face_id(2)]).unwrap();
+    for (n, e, subject) in [(1, "a.jpg", "S1"), (2, "b.jpg", "S2")] {
+        let f = read.iter().find(|f| f.face.face_id == face_id(n)).unwrap();
+        assert_eq!(f.face.image_id, ImageId::of_upload(&content, Some(&ext(e))));
+        assert_eq!(f.subject.as_ref().map(SubjectId::as_str), Some(subject));
+        assert_eq!(f.content_sha256.as_ref(), Some(&content));
+    }
+    assert_eq!(store.stats().unwrap().images, 2);
+}

@@ -288,7 +288,7 @@ fn ingest_runs_the_pipeline_and_finds_one_person_behind_several_customers() {
     );
     assert!(
         stdout.contains(
-            "(4 ingested, 0 already in collection ephemeral-faces-collection, 1 rejected)"
+            "(4 ingested, 0 already ingested into collection ephemeral-faces-collection, 1 rejected)"
         ),
         "{stdout}"
     );
@@ -328,7 +328,7 @@ fn ingest_runs_the_pipeline_and_finds_one_person_behind_several_customers() {
     let (stdout, _) = app.run_ok(&["ingest", app.photos().to_str().unwrap()], 2);
     assert!(
         stdout.contains(
-            "(0 ingested, 4 already in collection ephemeral-faces-collection, 1 rejected)"
+            "(0 ingested, 4 already ingested into collection ephemeral-faces-collection, 1 rejected)"
         ) && stdout.contains("0 changed"),
         "{stdout}"
     );

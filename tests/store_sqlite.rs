@@ -305,3 +305,70 @@ fn threads_share_one_store() {
     let stats = temp.stats().expect("stats");
     assert_eq!((stats.faces, stats.edges, stats.images), (200, 196, 4));
 }
+
+#[test]
+fn a_version_1_store_splits_reused_photos_into_one_image_per_upload() {
+    use facegraph::model::{ContentHash, ExternalImageId, ImageId, SubjectId};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("graph.sqlite");
+    // A store as facegraph wrote it before uploads had their own ids: the local engine's images
+    // keyed by their bytes' hash, one photo uploaded under a.jpg (S1) and b.jpg (S2) merged into one
+    // image; a faceless photo; and a saved response's image (a UUID), which is not the engine's.
+    let content = ContentHash::of_bytes(b"the same selfie");
+    let faceless = ContentHash::of_bytes(b"a photo with no face");
+    {
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.execute_batch(include_str!(
+            "../src/store/sqlite/migrations/0001_initial.sql"
+        ))
+        .unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 1;
+             INSERT INTO collections VALUES ('faces', 'local', 'm1', 1), ('saved', 'rekognition', NULL, 1);
+             INSERT INTO subjects VALUES ('S1'), ('S2');
+             INSERT INTO subject_links VALUES ('a.jpg', 'S1'), ('b.jpg', 'S2');
+             INSERT INTO images (image_id, external_image_id, width, height, face_count, received_at, subject_id)
+                 VALUES ('{c}', 'a.jpg', 640, 480, 1, 5, 'S1'),
+                        ('{n}', 'empty.jpg', 640, 480, 0, 6, NULL),
+                        ('11111111-2222-4333-8444-555555555555', 'saved.jpg', NULL, NULL, 1, 7, NULL);
+             INSERT INTO faces (face_id, collection_id, image_id, external_image_id, bbox_left, bbox_top,
+                                bbox_width, bbox_height, is_largest, indexed_at)
+                 VALUES ('00000000-0000-4000-8000-000000000001', 'faces', '{c}', 'a.jpg', 0.1, 0.1, 0.5, 0.5, 1, 5),
+                        ('00000000-0000-4000-8000-000000000002', 'faces', '{c}', 'b.jpg', 0.1, 0.1, 0.5, 0.5, 1, 6),
+                        ('00000000-0000-4000-8000-000000000003', 'saved', '11111111-2222-4333-8444-555555555555',
+                         'saved.jpg', 0.1, 0.1, 0.5, 0.5, 1, 7);",
+            c = content.as_str(),
+            n = faceless.as_str()
+        ))
+        .unwrap();
+    }
+    let store = SqliteStore::open(&file).expect("the migration runs");
+    assert_eq!(
+        store.stats().unwrap().images,
+        4,
+        "two uploads of one photo, the faceless one, the saved one"
+    );
+    let faces = store.faces(&[face_id(1), face_id(2), face_id(3)]).unwrap();
+    let by = |n: u32| faces.iter().find(|f| f.face.face_id == face_id(n)).unwrap();
+    for (n, ext, subject) in [(1, "a.jpg", "S1"), (2, "b.jpg", "S2")] {
+        let ext = ExternalImageId::parse(ext).unwrap();
+        assert_eq!(
+            by(n).face.image_id,
+            ImageId::of_upload(&content, Some(&ext))
+        );
+        assert_eq!(by(n).subject, Some(SubjectId::parse(subject).unwrap()));
+        assert_eq!(by(n).content_sha256.as_ref(), Some(&content));
+    }
+    assert_eq!(
+        by(3).face.image_id.as_str(),
+        "11111111-2222-4333-8444-555555555555"
+    );
+    assert_eq!(by(3).content_sha256, None);
+    let empty = ImageId::of_upload(
+        &faceless,
+        Some(&ExternalImageId::parse("empty.jpg").unwrap()),
+    );
+    let read = store.images(&[empty]).unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].content_sha256.as_ref(), Some(&faceless));
+}

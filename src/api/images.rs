@@ -46,8 +46,13 @@ pub struct UnindexedOut {
 /// What ingesting the image did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImageIngestOut {
-    /// The image's id (SHA-256 of the bytes for the local engine).
+    /// The image's id: one upload, the SHA-256 of the bytes' hash and the external image id.
     pub image_id: String,
+    /// The SHA-256 of the bytes; another upload with the same hash is the same photo.
+    pub content_sha256: Option<String>,
+    /// Whether these bytes were already ingested under this external image id: nothing was
+    /// indexed again, and `faces` and `matches` are empty (the stored ones are under /v1/faces).
+    pub duplicate: bool,
     /// The caller's name for it.
     pub external_image_id: Option<String>,
     /// Faces indexed.
@@ -170,6 +175,12 @@ async fn ingest_image(
     }
     Ok(Json(ImageIngestOut {
         image_id: report.image.image_id.to_string(),
+        content_sha256: report
+            .image
+            .content_sha256
+            .as_ref()
+            .map(ToString::to_string),
+        duplicate: report.duplicate,
         external_image_id: report
             .image
             .external_image_id

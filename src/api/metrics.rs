@@ -17,7 +17,10 @@ use crate::engine::{
     CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, IndexFacesRequest,
     IndexFacesResult, SearchByImageResult,
 };
-use crate::model::{CollectionId, FaceId, FacePair, Similarity, SubjectId, Verdict};
+use crate::model::{
+    CollectionId, ContentHash, ExternalImageId, FaceId, FacePair, Image, ImageId, Similarity,
+    SubjectId, Verdict,
+};
 use crate::store::{
     ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome, StoreError,
     StoreStats, VerdictUpdate,
@@ -274,6 +277,17 @@ impl GraphStore for TimedStore {
     fn stats(&self) -> Result<StoreStats, StoreError> {
         self.t("stats", || self.inner.stats())
     }
+    fn images(&self, ids: &[ImageId]) -> Result<Vec<Image>, StoreError> {
+        self.t("images", || self.inner.images(ids))
+    }
+    fn pending_images(&self) -> Result<Vec<Image>, StoreError> {
+        self.t("pending_images", || self.inner.pending_images())
+    }
+    fn forget_pending_image(&self, id: &ImageId) -> Result<(), StoreError> {
+        self.t("forget_pending_image", || {
+            self.inner.forget_pending_image(id)
+        })
+    }
     fn faces_of_subject(&self, subject: &SubjectId) -> Result<Vec<FaceRecord>, StoreError> {
         self.t("faces_of_subject", || self.inner.faces_of_subject(subject))
     }
@@ -315,6 +329,17 @@ impl FaceEngine for TimedEngine {
     }
     fn index_faces(&self, req: &IndexFacesRequest<'_>) -> Result<IndexFacesResult, EngineError> {
         self.t("index_faces", || self.inner.index_faces(req))
+    }
+    fn find_indexed(
+        &self,
+        collection_id: &CollectionId,
+        external_image_id: Option<&ExternalImageId>,
+        content: &ContentHash,
+    ) -> Result<Option<IndexFacesResult>, EngineError> {
+        self.t("find_indexed", || {
+            self.inner
+                .find_indexed(collection_id, external_image_id, content)
+        })
     }
     fn search_faces(
         &self,

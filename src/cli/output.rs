@@ -588,9 +588,16 @@ pub fn photo_ingest_summary(
     let faces: usize = s.staged.iter().map(|(_, st)| st.face_ids.len()).sum();
     let unindexed: usize = s.staged.iter().map(|(_, st)| st.unindexed.len()).sum();
     let hits: usize = s.staged.iter().map(|(_, st)| st.hits).sum();
+    if !s.resumed.completed.is_empty() {
+        writeln!(
+            out,
+            "Resumed {} uploads that an earlier run left unfinished (indexed, not yet stored)",
+            s.resumed.completed.len()
+        )?;
+    }
     writeln!(
         out,
-        "Photos: {} files in {} ({} ingested, {} already in collection {}, {} rejected{}) in {:.2} s",
+        "Photos: {} files in {} ({} ingested, {} already ingested into collection {}, {} rejected{}) in {:.2} s",
         s.files,
         s.dir.display(),
         s.staged.len(),
@@ -650,6 +657,14 @@ pub fn photo_ingest_summary(
     }
     for (_, e) in &s.rejected {
         writeln!(out, "Rejected {}", reason(e))?;
+    }
+    if s.pending_left > 0 {
+        writeln!(
+            out,
+            "Pending: {} uploads were recorded but never indexed (a crash stopped them before the \
+             engine saw them) and are not among these files; ingest their photos again",
+            s.pending_left
+        )?;
     }
     if s.subjects_given && s.linked == 0 && !s.staged.is_empty() {
         writeln!(

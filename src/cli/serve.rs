@@ -12,6 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{output, Shell};
 use crate::api::{hash_key, ApiConfig, ApiKey, Role};
 use crate::engine::FaceEngine;
+use crate::model::Similarity;
+use crate::service::{SearchOptions, DEFAULT_MAX_MATCHES, DEFAULT_SEARCH_THRESHOLD};
 use crate::startup::{Access, App};
 
 /// The default listen address: loopback only, so that nothing is exposed by accident.
@@ -71,6 +73,9 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
     } else {
         local_engine(&app)?
     };
+    if let Some(engine) = &engine {
+        resume(&app, engine.as_ref())?;
+    }
     let state = app.api_state(engine, args.insecure_no_auth, ApiConfig::default())?;
     if args.insecure_no_auth {
         tracing::warn!("serving WITHOUT authentication (--insecure-no-auth): anyone who can reach the port can read and decide");
@@ -96,6 +101,32 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
     })?;
     drop(app);
     Ok(0)
+}
+
+/// Completes the uploads a crash left pending before serving new ones.
+fn resume(app: &App, engine: &dyn FaceEngine) -> Result<()> {
+    let report = app.graph().resume_uploads(
+        engine,
+        SearchOptions {
+            threshold: Similarity::new(DEFAULT_SEARCH_THRESHOLD)?,
+            max_matches: DEFAULT_MAX_MATCHES,
+        },
+    )?;
+    if !report.completed.is_empty() {
+        app.graph().readjudicate()?;
+        output::notice(&format!(
+            "completed {} uploads that a crash left unfinished",
+            report.completed.len()
+        ));
+    }
+    if !report.unresolved.is_empty() {
+        output::warning(&format!(
+            "{} uploads were recorded but never indexed (a crash came first); they stay pending \
+             until their images are sent again",
+            report.unresolved.len()
+        ));
+    }
+    Ok(())
 }
 
 /// The local engine over the data directory. Without models the server still serves adjudications

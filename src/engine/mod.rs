@@ -8,8 +8,8 @@ pub mod local;
 use std::fmt;
 
 use crate::model::{
-    BoundingBox, CollectionId, Confidence, ExternalImageId, Face, FaceAttributes, FaceId, Image,
-    ImageId, Similarity, Timestamp,
+    BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, Face, FaceAttributes,
+    FaceId, Image, ImageId, Similarity, Timestamp,
 };
 
 /// Errors of a face engine, each with a message a user can act on.
@@ -271,6 +271,16 @@ pub trait FaceEngine: Send + Sync + fmt::Debug {
 
     /// Detects faces in an image and adds them to a collection.
     fn index_faces(&self, req: &IndexFacesRequest<'_>) -> Result<IndexFacesResult, EngineError>;
+
+    /// What an earlier IndexFaces call indexed from these bytes under this external image id, read
+    /// back from the collection without analysing anything; `None` when there was no such call (or
+    /// the collection does not exist). A writer completes an upload that a crash interrupted with it.
+    fn find_indexed(
+        &self,
+        collection_id: &CollectionId,
+        external_image_id: Option<&ExternalImageId>,
+        content: &ContentHash,
+    ) -> Result<Option<IndexFacesResult>, EngineError>;
 
     /// Faces of the collection similar to a face of the collection (never the face itself), most
     /// similar first, at least `threshold` similar, at most `max_faces`.

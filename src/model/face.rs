@@ -1,6 +1,6 @@
 //! A face as indexed in a collection, with the classifier attributes that the rules weigh.
 
-use super::{CollectionId, Confidence, ExternalImageId, FaceId, ImageId, Timestamp};
+use super::{CollectionId, Confidence, ContentHash, ExternalImageId, FaceId, ImageId, Timestamp};
 
 /// A face in a collection: where it is, what the classifiers said about it, and the engine's own
 /// response kept verbatim so that nothing the engine reported is lost.
@@ -171,13 +171,22 @@ pub struct Collection {
     pub created_at: Timestamp,
 }
 
-/// An image that faces were found in.
+/// An image that faces were found in: one upload. Two uploads of the same bytes are two images
+/// sharing a content hash; merging them would lose a customer and hide the strongest fraud signal.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image {
     /// The image's identity.
     pub image_id: ImageId,
     /// The caller's name for it.
     pub external_image_id: Option<ExternalImageId>,
+    /// The SHA-256 of its bytes, when facegraph read them (not for saved responses).
+    pub content_sha256: Option<ContentHash>,
+    /// The collection it was uploaded into, when known.
+    pub collection_id: Option<CollectionId>,
+    /// Whether the upload is still in progress: recorded before the engine saw it, and completed
+    /// once its faces and their searches are stored. A crash leaves it pending, and the next writer
+    /// completes it.
+    pub pending: bool,
     /// Where the bytes came from (a path, a URL, a saved response file).
     pub source: Option<String>,
     /// Width in pixels, when known.

@@ -93,9 +93,16 @@ string_id!(
     ExternalImageId
 );
 string_id!(
-    /// An image's identity: the engine's image id (a UUID from Rekognition) or the SHA-256 of the
-    /// image bytes (64 lowercase hex digits) when facegraph read the bytes itself.
+    /// An image's identity: one upload. For images facegraph read itself, a SHA-256 (64 lowercase
+    /// hex digits) of the bytes' hash and the external image id ([`ImageId::of_upload`]), so that the
+    /// same bytes under another external image id are another image; for saved Rekognition
+    /// responses, the service's image id (a UUID).
     ImageId
+);
+string_id!(
+    /// The SHA-256 of an image's bytes, 64 lowercase hex digits: a property that several uploads
+    /// (images) share when they carry the same bytes.
+    ContentHash
 );
 string_id!(
     /// The business entity behind an image, such as a customer id: 1 to 255 printable characters.
@@ -194,6 +201,50 @@ impl ImageId {
     }
 
     /// The image id of some bytes: their SHA-256.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Self(hex::encode(sha2::Sha256::digest(bytes)))
+    }
+
+    /// The id of one upload: these bytes under this external image id. The same bytes under the
+    /// same external image id are the same upload (a duplicate); under another id, another one.
+    pub fn of_upload(content: &ContentHash, external: Option<&ExternalImageId>) -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"facegraph upload v1\n");
+        h.update(content.as_str().as_bytes());
+        h.update(b"\n");
+        if let Some(e) = external {
+            h.update(e.as_str().as_bytes());
+        }
+        Self(hex::encode(h.finalize()))
+    }
+
+    /// Whether this id is a 64-digit SHA-256, as facegraph's own image ids (and, before uploads had
+    /// their own ids, the bytes' hash) are, rather than an engine's UUID.
+    pub fn is_sha256(&self) -> bool {
+        self.0.len() == 64
+    }
+}
+
+impl ContentHash {
+    /// Parses 64 lowercase hex digits.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s.len() == 64
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(ParseError::new(
+                "content hash",
+                s,
+                "must be a SHA-256 in 64 lowercase hex digits",
+            ))
+        }
+    }
+
+    /// The SHA-256 of some bytes.
     pub fn of_bytes(bytes: &[u8]) -> Self {
         use sha2::Digest;
         Self(hex::encode(sha2::Sha256::digest(bytes)))

@@ -14,7 +14,7 @@ pub use face::{
     AgeRange, BoundingBox, Collection, Face, FaceAttributes, Gender, GenderValue, Image, Pose,
     Quality,
 };
-pub use ids::{CollectionId, ExternalImageId, FaceId, ImageId, SubjectId};
+pub use ids::{CollectionId, ContentHash, ExternalImageId, FaceId, ImageId, SubjectId};
 pub use values::{Confidence, Similarity, Timestamp};
 pub use verdict::{Evidence, Judgement, Reason, ReasonCode, Verdict};
 

@@ -109,6 +109,9 @@ pub fn index_faces_to_domain(
     let image = faces.first().map(|first| Image {
         image_id: first.image_id.clone(),
         external_image_id: first.external_image_id.clone(),
+        content_sha256: None,
+        collection_id: Some(collection.clone()),
+        pending: false,
         source: None,
         width: None,
         height: None,

@@ -1,13 +1,15 @@
-//! Ingest of one image through a face engine: index its faces, store them with the image and its
-//! subject, search the collection for each new face, store the hits and the searches, adjudicate.
-//! The REST API's image upload and the CLI's directory ingest both run this.
+//! Ingest of one image through a face engine: record the upload, index its faces, store them with
+//! the image and its subject, search the collection for each new face, store the hits and the
+//! searches, adjudicate; and complete the uploads a crash interrupted. The REST API's image upload
+//! and the CLI's directory ingest both run this.
 
 use std::collections::HashSet;
 
 use crate::engine::{EngineError, FaceEngine, IndexFacesRequest, QualityFilter, UnindexedFace};
+use crate::faults::crash_point;
 use crate::model::{
-    Collection, CollectionId, ExternalImageId, FaceId, Image, Observation, SearchRecord,
-    Similarity, SubjectId, Timestamp,
+    Collection, CollectionId, ContentHash, ExternalImageId, FaceId, Image, ImageId, Observation,
+    SearchRecord, Similarity, SubjectId, Timestamp,
 };
 use crate::store::{FaceRecord, IngestBatch};
 
@@ -87,6 +89,9 @@ pub struct StagedImage {
     /// Hits on faces that the engine holds but the graph does not (indexed outside facegraph); they
     /// are not stored.
     pub unknown_hits: usize,
+    /// Whether the upload was complete before: the same bytes under the same external image id,
+    /// not processed again.
+    pub duplicate: bool,
 }
 
 /// What ingesting one image did.
@@ -103,14 +108,35 @@ pub struct ImageIngestReport {
     /// Hits on faces that the engine holds but the graph does not (indexed outside facegraph); they
     /// are not stored.
     pub unknown_hits: usize,
+    /// Whether the image was a duplicate of a complete upload (nothing was indexed).
+    pub duplicate: bool,
     /// What re-adjudicating the graph changed.
     pub adjudication: Readjudication,
 }
 
+/// How the faces of an upload are searched.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchOptions {
+    /// Hits below this similarity are not returned.
+    pub threshold: Similarity,
+    /// At most this many hits per search.
+    pub max_matches: u32,
+}
+
+/// What completing the uploads that a crash interrupted did.
+#[derive(Debug, Default)]
+pub struct ResumeReport {
+    /// Uploads completed from what the engine had indexed (nothing analysed again).
+    pub completed: Vec<StagedImage>,
+    /// Uploads the engine has no trace of (the crash came before it indexed them): they stay
+    /// pending until their bytes are sent again.
+    pub unresolved: Vec<Image>,
+}
+
 impl Facegraph {
-    /// Indexes an image's faces with `engine`, stores them with the image and its subject in one
-    /// batch, searches the collection for each new face, stores the hits and the searches in a second
-    /// batch, and adjudicates. An image with no face is stored as such.
+    /// Indexes an image's faces with `engine`, stores them with the image and its subject, searches
+    /// the collection for each new face, stores the hits and the searches, and adjudicates. An
+    /// image with no face is stored as such; a duplicate of a complete upload changes nothing.
     pub fn ingest_image(
         &self,
         engine: &dyn FaceEngine,
@@ -126,12 +152,18 @@ impl Facegraph {
             unindexed: staged.unindexed,
             matches,
             unknown_hits: staged.unknown_hits,
+            duplicate: staged.duplicate,
             adjudication,
         })
     }
 
     /// [`Facegraph::ingest_image`] without the adjudication: the image's faces, hits and searches are
     /// stored, and their edges wait for the next [`Facegraph::readjudicate`].
+    ///
+    /// Crash safety: the upload is recorded (pending) before the engine sees it, its faces are
+    /// stored next, and its hits and searches last, in the transaction that completes it. A crash
+    /// anywhere leaves a pending upload that [`Facegraph::resume_uploads`] or sending the same bytes
+    /// again completes, without analysing anything twice (the engine returns what it indexed).
     #[tracing::instrument(skip_all, fields(collection_id = %req.collection_id, engine = engine.name()))]
     pub fn stage_image(
         &self,
@@ -148,21 +180,45 @@ impl Facegraph {
                 "the maximum number of matches must be at least 1".to_owned(),
             ));
         }
-        let info = match engine.describe_collection(req.collection_id) {
-            Ok(info) => info,
-            Err(EngineError::CollectionNotFound(_)) => {
-                match engine.create_collection(req.collection_id) {
-                    Ok(info) => info,
-                    // Another request created it in between.
-                    Err(EngineError::CollectionExists(_)) => {
-                        engine.describe_collection(req.collection_id)?
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+        let content = ContentHash::of_bytes(req.image);
+        let image_id = ImageId::of_upload(&content, req.external_image_id);
+        if let Some(stored) = self.store.images(std::slice::from_ref(&image_id))?.pop() {
+            if !stored.pending {
+                return Ok(StagedImage {
+                    image: stored,
+                    face_ids: Vec::new(),
+                    unindexed: Vec::new(),
+                    hits: 0,
+                    unknown_hits: 0,
+                    duplicate: true,
+                });
             }
-            Err(e) => return Err(e.into()),
+        }
+        let collection = ensure_collection(engine, req.collection_id)?;
+        let upload = Image {
+            image_id,
+            external_image_id: req.external_image_id.cloned(),
+            content_sha256: Some(content),
+            collection_id: Some(req.collection_id.clone()),
+            pending: true,
+            source: req.source.map(str::to_owned),
+            width: None,
+            height: None,
+            face_count: 0,
+            received_at: Timestamp::now(),
         };
-        let indexed = engine.index_faces(&IndexFacesRequest {
+        crash_point("upload.before_record");
+        self.store.ingest(&IngestBatch {
+            collections: vec![collection],
+            images: vec![upload.clone()],
+            subjects: match (req.external_image_id, req.subject_id) {
+                (Some(e), Some(s)) => vec![(e.clone(), s.clone())],
+                _ => Vec::new(),
+            },
+            ..IngestBatch::default()
+        })?;
+        crash_point("upload.before_log_append");
+        let indexed = match engine.index_faces(&IndexFacesRequest {
             collection_id: req.collection_id,
             image: req.image,
             external_image_id: req.external_image_id,
@@ -171,58 +227,108 @@ impl Facegraph {
                 FacePolicy::All => None,
             },
             quality_filter: req.quality_filter,
-        })?;
-        let mut image = indexed.image;
-        if image.source.is_none() {
-            image.source = req.source.map(str::to_owned);
-        }
-        let new_ids: Vec<FaceId> = indexed.faces.iter().map(|f| f.face_id.clone()).collect();
-        let batch = IngestBatch {
-            collections: vec![Collection {
-                collection_id: req.collection_id.clone(),
-                engine: engine.name().to_owned(),
-                face_model_version: Some(indexed.face_model_version.clone()),
-                created_at: info.created_at,
-            }],
-            images: vec![image.clone()],
-            faces: indexed.faces,
-            subjects: match (req.external_image_id, req.subject_id) {
-                (Some(e), Some(s)) => vec![(e.clone(), s.clone())],
-                _ => Vec::new(),
-            },
-            ..IngestBatch::default()
+        }) {
+            Ok(indexed) => indexed,
+            // A refusal is final: the bytes are not an image the engine takes, and sending them
+            // again will not change that. Only a failure of the engine itself stays pending.
+            Err(e @ (EngineError::InvalidImage(_) | EngineError::InvalidParameter(_))) => {
+                self.store.forget_pending_image(&upload.image_id)?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
         };
-        self.store.ingest(&batch)?;
+        crash_point("upload.after_log_append");
+        let search = SearchOptions {
+            threshold: req.search_threshold,
+            max_matches: req.max_matches,
+        };
+        self.complete_upload(engine, upload, indexed, search)
+    }
+
+    /// Completes the uploads that a crash left pending, from what the engine indexed for them
+    /// (read back, never analysed again): their faces are stored, searched, and the uploads
+    /// completed. An upload the engine has no trace of stays pending until its bytes come again.
+    /// Only the data directory's writer runs this; faces the engine holds without a recorded
+    /// upload (indexed outside facegraph) are left alone.
+    pub fn resume_uploads(
+        &self,
+        engine: &dyn FaceEngine,
+        search: SearchOptions,
+    ) -> Result<ResumeReport, ServiceError> {
+        let mut report = ResumeReport::default();
+        for upload in self.store.pending_images()? {
+            let (Some(collection), Some(content)) = (&upload.collection_id, &upload.content_sha256)
+            else {
+                report.unresolved.push(upload);
+                continue;
+            };
+            match engine.find_indexed(collection, upload.external_image_id.as_ref(), content)? {
+                Some(indexed) => {
+                    tracing::info!(image_id = %upload.image_id, "completing an interrupted upload");
+                    let staged = self.complete_upload(engine, upload, indexed, search)?;
+                    report.completed.push(staged);
+                }
+                None => report.unresolved.push(upload),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Stores what the engine indexed for an upload, searches its faces, and stores the hits and
+    /// searches in the transaction that completes the upload.
+    fn complete_upload(
+        &self,
+        engine: &dyn FaceEngine,
+        upload: Image,
+        indexed: crate::engine::IndexFacesResult,
+        search: SearchOptions,
+    ) -> Result<StagedImage, ServiceError> {
+        let collection_id = upload
+            .collection_id
+            .clone()
+            .ok_or_else(|| ServiceError::Invalid("an upload without a collection".to_owned()))?;
+        // The upload's id is facegraph's, whatever the engine calls the image.
+        let image = Image {
+            width: indexed.image.width,
+            height: indexed.image.height,
+            face_count: indexed.image.face_count,
+            ..upload
+        };
+        let mut faces = indexed.faces;
+        for f in &mut faces {
+            f.image_id = image.image_id.clone();
+        }
+        let new_ids: Vec<FaceId> = faces.iter().map(|f| f.face_id.clone()).collect();
+        self.store.ingest(&IngestBatch {
+            images: vec![image.clone()],
+            faces,
+            ..IngestBatch::default()
+        })?;
+        crash_point("upload.after_faces_commit");
         // Every face stored so far was in the collection when the searches below ran.
         let collection_seq = i64::try_from(self.store.stats()?.faces).unwrap_or(i64::MAX);
-
         let mut hits: Vec<Observation> = Vec::new();
         let mut searches = Vec::with_capacity(new_ids.len());
         for face_id in &new_ids {
             let found = engine.search_faces(
-                req.collection_id,
+                &collection_id,
                 face_id,
-                req.search_threshold,
-                req.max_matches,
+                search.threshold,
+                search.max_matches,
             )?;
             let searched_at = Timestamp::now();
             // A full page may have cut hits off: only the lowest returned similarity bounds the rest.
-            let bound = if found.len() < req.max_matches as usize {
-                Some(req.search_threshold)
+            let bound = if found.len() < search.max_matches as usize {
+                Some(search.threshold)
             } else {
-                found.iter().map(|m| m.similarity).reduce(
-                    |x, y| {
-                        if y.get() < x.get() {
-                            y
-                        } else {
-                            x
-                        }
-                    },
-                )
+                found
+                    .iter()
+                    .map(|m| m.similarity)
+                    .min_by(|x, y| x.get().total_cmp(&y.get()))
             };
             searches.push(SearchRecord {
                 face_id: face_id.clone(),
-                collection_id: req.collection_id.clone(),
+                collection_id: collection_id.clone(),
                 bound,
                 collection_seq,
                 searched_at,
@@ -249,7 +355,7 @@ impl Facegraph {
         let unknown_hits = before - hits.len();
         if unknown_hits > 0 {
             tracing::warn!(
-                collection_id = %req.collection_id,
+                collection_id = %collection_id,
                 unknown_hits,
                 "the engine returned faces that the graph does not hold; they were not stored"
             );
@@ -257,14 +363,43 @@ impl Facegraph {
         self.store.ingest(&IngestBatch {
             observations: hits,
             searches,
+            completed: vec![image.image_id.clone()],
             ..IngestBatch::default()
         })?;
+        crash_point("upload.after_hits_commit");
         Ok(StagedImage {
-            image,
+            image: Image {
+                pending: false,
+                ..image
+            },
             face_ids: new_ids,
             unindexed: indexed.unindexed,
             hits: before,
             unknown_hits,
+            duplicate: false,
         })
     }
+}
+
+/// The collection's record, creating the collection in the engine when it is missing.
+fn ensure_collection(
+    engine: &dyn FaceEngine,
+    id: &CollectionId,
+) -> Result<Collection, ServiceError> {
+    let info = match engine.describe_collection(id) {
+        Ok(info) => info,
+        Err(EngineError::CollectionNotFound(_)) => match engine.create_collection(id) {
+            Ok(info) => info,
+            // Another request created it in between.
+            Err(EngineError::CollectionExists(_)) => engine.describe_collection(id)?,
+            Err(e) => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Collection {
+        collection_id: id.clone(),
+        engine: engine.name().to_owned(),
+        face_model_version: Some(info.face_model_version),
+        created_at: info.created_at,
+    })
 }

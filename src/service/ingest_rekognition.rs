@@ -299,6 +299,9 @@ impl Facegraph {
                     .map(|f| crate::model::Image {
                         image_id: f.image_id.clone(),
                         external_image_id: f.external_image_id.clone(),
+                        content_sha256: None,
+                        collection_id: Some(opts.collection_id.clone()),
+                        pending: false,
                         source: Some(source.clone()),
                         width: None,
                         height: None,

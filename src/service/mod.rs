@@ -14,8 +14,8 @@ pub use decisions::{
     read_decision_sheet, DecisionImport, DecisionSheet, SheetDecision, SheetRowError,
 };
 pub use ingest_images::{
-    FacePolicy, ImageIngest, ImageIngestReport, StagedImage, DEFAULT_MAX_MATCHES,
-    DEFAULT_SEARCH_THRESHOLD,
+    FacePolicy, ImageIngest, ImageIngestReport, ResumeReport, SearchOptions, StagedImage,
+    DEFAULT_MAX_MATCHES, DEFAULT_SEARCH_THRESHOLD,
 };
 pub use ingest_rekognition::{
     read_subjects_csv, FaceConflict, FileOutcome, IngestReport, RekognitionIngest, SavedFileError,
@@ -220,6 +220,7 @@ impl Facegraph {
             }
         }
         out.written = self.store.record_verdicts(&updates)?;
+        crate::faults::crash_point("adjudicate.after_verdicts_commit");
         let clusters = self.clusters(0)?;
         out.clusters = clusters.len();
         out.fraud_leads = clusters.iter().filter(|c| c.subjects.len() >= 2).count();
@@ -231,6 +232,7 @@ impl Facegraph {
             })
             .collect();
         self.store.replace_clusters(&membership)?;
+        crate::faults::crash_point("adjudicate.after_clusters_commit");
         Ok(out)
     }
 

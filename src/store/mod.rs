@@ -11,8 +11,8 @@ pub mod sqlite;
 pub use conflict::FaceField;
 
 use crate::model::{
-    Collection, Decision, Edge, ExternalImageId, Face, FaceId, FacePair, Image, Judgement,
-    Observation, SearchRecord, SubjectId, Timestamp, Verdict,
+    Collection, ContentHash, Decision, Edge, ExternalImageId, Face, FaceId, FacePair, Image,
+    ImageId, Judgement, Observation, SearchRecord, SubjectId, Timestamp, Verdict,
 };
 
 /// Errors of a store adapter.
@@ -71,7 +71,8 @@ pub enum StoreError {
 pub struct IngestBatch {
     /// Collections to create if absent.
     pub collections: Vec<Collection>,
-    /// Images to add or complete.
+    /// Images to add or complete. An image stays pending while every record of it says so, and
+    /// stops being pending with [`IngestBatch::completed`] or a record that is not pending.
     pub images: Vec<Image>,
     /// Faces to add. A face already stored (or given twice) gains the attributes it lacked; a face
     /// whose image, collection, bounding box or an attribute that both records report differs is a
@@ -84,6 +85,9 @@ pub struct IngestBatch {
     pub observations: Vec<Observation>,
     /// Searches that ran.
     pub searches: Vec<SearchRecord>,
+    /// Uploads this batch completes: their images stop being pending, in the same transaction
+    /// that stores their last part.
+    pub completed: Vec<ImageId>,
 }
 
 /// What an ingest changed; re-ingesting the same batch reports zeros.
@@ -106,6 +110,9 @@ pub struct FaceRecord {
     pub face: Face,
     /// The subject behind the face's image, when known.
     pub subject: Option<SubjectId>,
+    /// The SHA-256 of its image's bytes, when facegraph read them: two faces of different images
+    /// with the same hash are one photo uploaded twice.
+    pub content_sha256: Option<ContentHash>,
     /// The store's insertion sequence number of the face (1, 2, ...): searches cover faces up to
     /// the sequence number they record.
     pub seq: i64,
@@ -207,6 +214,16 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug {
 
     /// Counts of what the store holds.
     fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// The images with these ids that the store holds, in no particular order.
+    fn images(&self, ids: &[ImageId]) -> Result<Vec<Image>, StoreError>;
+
+    /// The uploads recorded and not completed (a crash came between), oldest first.
+    fn pending_images(&self) -> Result<Vec<Image>, StoreError>;
+
+    /// Forgets a pending upload that the engine refused (not an image, or an invalid request): it
+    /// is removed when it is still pending and has no face; anything else is left as it is.
+    fn forget_pending_image(&self, id: &ImageId) -> Result<(), StoreError>;
 
     /// The faces whose image belongs to `subject`, in insertion order. The default reads every face;
     /// adapters override it with an indexed query.

@@ -224,6 +224,9 @@ fn new_image(
     pop.images.push(Image {
         image_id: ImageId::parse(&rng.uuid())?,
         external_image_id: Some(ext.clone()),
+        content_sha256: None,
+        collection_id: None,
+        pending: false,
         source: Some(format!("s3://bench-onboarding/{ext}")),
         width: Some(1080),
         height: Some(1440),

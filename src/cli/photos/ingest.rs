@@ -11,7 +11,6 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
-use super::match_faces::indexed_external_ids;
 use super::{
     parallel_map, parse_quality_filter, parse_threshold, photo_files, progress_bar, PhotoFile,
     PhotoSkip,
@@ -22,8 +21,8 @@ use crate::engine::QualityFilter;
 use crate::files::{read_bounded, FileError};
 use crate::model::{CollectionId, ExternalImageId, Similarity, SubjectId};
 use crate::service::{
-    read_subjects_csv, FacePolicy, ImageIngest, Readjudication, ServiceError, StagedImage,
-    DEFAULT_MAX_MATCHES,
+    read_subjects_csv, FacePolicy, ImageIngest, Readjudication, ResumeReport, SearchOptions,
+    ServiceError, StagedImage, DEFAULT_MAX_MATCHES,
 };
 
 /// Which faces of a photo are indexed.
@@ -93,8 +92,14 @@ pub struct PhotoIngestSummary<'a> {
     pub collection_id: &'a CollectionId,
     /// Files the directory offered.
     pub files: usize,
-    /// Files already in the collection, skipped.
+    /// Files already ingested (the same bytes under the same external image id), not processed
+    /// again.
     pub already: usize,
+    /// Uploads an earlier run left unfinished (a crash), completed first.
+    pub resumed: ResumeReport,
+    /// Uploads still pending after the run: recorded, never indexed, and not among this run's
+    /// files.
+    pub pending_left: usize,
     /// Photos indexed, searched and stored, by name.
     pub staged: Vec<(&'a PhotoFile, StagedImage)>,
     /// Photos refused, by name.
@@ -151,12 +156,15 @@ pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) 
     let engine = app.engine()?;
     let graph = app.graph();
 
-    let already = indexed_external_ids(engine.as_ref(), &collection_id)?;
-    let todo: Vec<&PhotoFile> = found
-        .files
-        .iter()
-        .filter(|f| !already.contains(&f.external_image_id))
-        .collect();
+    // What a crash interrupted is finished first, from the engine's own record of it.
+    let resumed = graph.resume_uploads(
+        engine.as_ref(),
+        SearchOptions {
+            threshold: args.match_confidence_threshold,
+            max_matches: DEFAULT_MAX_MATCHES,
+        },
+    )?;
+    let todo: Vec<&PhotoFile> = found.files.iter().collect();
     let policy = match args.faces {
         FacesArg::Largest => FacePolicy::LargestOnly,
         FacesArg::All => FacePolicy::All,
@@ -198,9 +206,12 @@ pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) 
     );
     bar.finish_and_clear();
     let staged_secs = started.elapsed().as_secs_f64();
+    let already = staged.iter().filter(|(_, s)| s.duplicate).count();
+    staged.retain(|(_, s)| !s.duplicate);
     staged.sort_by(|a, b| a.0.name.cmp(&b.0.name));
     rejected.sort_by(|a, b| a.0.name.cmp(&b.0.name));
 
+    let pending_left = graph.store().pending_images()?.len();
     let t = Instant::now();
     let adjudication = graph.readjudicate()?;
     let adjudicate_secs = t.elapsed().as_secs_f64();
@@ -213,7 +224,9 @@ pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) 
         dir: &dir,
         collection_id: &collection_id,
         files: found.files.len(),
-        already: found.files.len() - todo.len(),
+        already,
+        resumed,
+        pending_left,
         staged,
         rejected,
         skipped: &found.skipped,

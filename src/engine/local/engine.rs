@@ -18,8 +18,9 @@ use crate::engine::{
     IndexFacesResult, QualityFilter, SearchByImageResult, UnindexedFace, UnindexedReason,
 };
 use crate::model::{
-    AgeRange, BoundingBox, CollectionId, Confidence, ExternalImageId, Face, FaceAttributes, FaceId,
-    Gender, GenderValue, Image, ImageId, Pose, Quality, Similarity, Timestamp,
+    AgeRange, BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, Face,
+    FaceAttributes, FaceId, Gender, GenderValue, Image, ImageId, Pose, Quality, Similarity,
+    Timestamp,
 };
 use crate::rekognition::{index_faces_to_domain, wire};
 
@@ -253,7 +254,7 @@ impl LocalEngine {
             out.push(FaceMatch {
                 face_id: face_id_of(&row.id)?,
                 similarity,
-                image_id: image_id_of(&row.image_id)?,
+                image_id: upload_id_of(&row.image_id, row.external_image_id.as_deref())?,
                 external_image_id: external_id_of(row.external_image_id.as_deref())?,
             });
         }
@@ -291,7 +292,11 @@ impl LocalEngine {
                 unindexed.push((face, vec![UnindexedReason::ExceedsMaxFaces]));
             }
         }
-        let image_hex = hex::encode(image_key);
+        let image_hex = upload_id_of(
+            &image_key,
+            req.external_image_id.map(ExternalImageId::as_str),
+        )?
+        .to_string();
         let version = self.analyzer.model_version().to_owned();
         let ext = req.external_image_id.map(|e| e.as_str().to_owned());
         let mut records = Vec::with_capacity(indexed.len());
@@ -359,7 +364,13 @@ impl LocalEngine {
             }
         })?;
         let result = IndexFacesResult {
-            image: image_of(&new_image.doc, image_key, req.external_image_id, indexed_at)?,
+            image: image_of(
+                &new_image.doc,
+                image_key,
+                c.id(),
+                req.external_image_id,
+                indexed_at,
+            )?,
             faces: converted.faces,
             unindexed: new_image
                 .doc
@@ -375,7 +386,9 @@ impl LocalEngine {
         {
             Appended::Added => Ok(result),
             // Another call indexed the same image meanwhile: its faces are the answer.
-            Appended::Existing(stored) => self.stored_result(c, stored, image_key, req),
+            Appended::Existing(stored) => {
+                self.stored_result(c, stored, image_key, req.external_image_id)
+            }
         }
     }
 
@@ -384,7 +397,7 @@ impl LocalEngine {
         c: &Collection,
         stored: StoredImage,
         image_key: ImageKey,
-        req: &IndexFacesRequest<'_>,
+        external_image_id: Option<&ExternalImageId>,
     ) -> Result<IndexFacesResult, EngineError> {
         let indexed_at = Timestamp::from_millis(stored.indexed_at_ms);
         let faces = stored
@@ -393,7 +406,13 @@ impl LocalEngine {
             .map(|f| face_of(c.id(), f))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(IndexFacesResult {
-            image: image_of(&stored.doc, image_key, req.external_image_id, indexed_at)?,
+            image: image_of(
+                &stored.doc,
+                image_key,
+                c.id(),
+                external_image_id,
+                indexed_at,
+            )?,
             faces,
             unindexed: stored
                 .doc
@@ -475,10 +494,38 @@ impl FaceEngine for LocalEngine {
             .map_err(backend("look up the image"))?
         {
             if stored.faces_indexed == 0 || !stored.faces.is_empty() {
-                return self.stored_result(&c, stored, image_key, req);
+                return self.stored_result(&c, stored, image_key, req.external_image_id);
             }
         }
         self.fresh_index(&c, req, image_key)
+    }
+
+    fn find_indexed(
+        &self,
+        collection_id: &CollectionId,
+        external_image_id: Option<&ExternalImageId>,
+        content: &ContentHash,
+    ) -> Result<Option<IndexFacesResult>, EngineError> {
+        let c = match self.collection(collection_id) {
+            Ok(c) => c,
+            Err(EngineError::CollectionNotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut key: ImageKey = [0; 32];
+        hex::decode_to_slice(content.as_str(), &mut key)
+            .map_err(|e| stored_value_error("content hash", e))?;
+        let ext = external_image_id.map(ExternalImageId::as_str);
+        match c
+            .find_image(&key, ext)
+            .map_err(backend("look up the image"))?
+        {
+            // Every face of the image deleted since: as if it had never been indexed.
+            Some(stored) if stored.faces_indexed > 0 && stored.faces.is_empty() => Ok(None),
+            Some(stored) => self
+                .stored_result(&c, stored, key, external_image_id)
+                .map(Some),
+            None => Ok(None),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(collection = %collection_id, face = %face_id))]
@@ -696,8 +743,16 @@ fn face_id_of(key: &FaceKey) -> Result<FaceId, EngineError> {
         .map_err(|e| stored_value_error("face id", e))
 }
 
-fn image_id_of(key: &ImageKey) -> Result<ImageId, EngineError> {
-    ImageId::parse(&hex::encode(key)).map_err(|e| stored_value_error("image id", e))
+/// The image id of an upload: the collection keys images by the bytes' hash and keeps the
+/// external image id beside it, and an upload is the two together ([`ImageId::of_upload`]).
+fn upload_id_of(key: &ImageKey, external_image_id: Option<&str>) -> Result<ImageId, EngineError> {
+    let content = content_of(key)?;
+    let ext = external_id_of(external_image_id)?;
+    Ok(ImageId::of_upload(&content, ext.as_ref()))
+}
+
+fn content_of(key: &ImageKey) -> Result<ContentHash, EngineError> {
+    ContentHash::parse(&hex::encode(key)).map_err(|e| stored_value_error("content hash", e))
 }
 
 fn external_id_of(ext: Option<&str>) -> Result<Option<ExternalImageId>, EngineError> {
@@ -709,12 +764,17 @@ fn external_id_of(ext: Option<&str>) -> Result<Option<ExternalImageId>, EngineEr
 fn image_of(
     doc: &ImageDoc,
     key: ImageKey,
+    collection: &CollectionId,
     external_image_id: Option<&ExternalImageId>,
     at: Timestamp,
 ) -> Result<Image, EngineError> {
+    let content = content_of(&key)?;
     Ok(Image {
-        image_id: image_id_of(&key)?,
+        image_id: ImageId::of_upload(&content, external_image_id),
         external_image_id: external_image_id.cloned(),
+        content_sha256: Some(content),
+        collection_id: Some(collection.clone()),
+        pending: false,
         source: None,
         width: Some(doc.width),
         height: Some(doc.height),
@@ -739,6 +799,8 @@ fn face_of(collection: &CollectionId, stored: &StoredFace) -> Result<Face, Engin
         .pop()
         .ok_or_else(|| stored_value_error("face record", "no face"))?;
     face.is_largest = stored.largest;
+    // Records written before uploads had their own ids name the bytes' hash as the image.
+    face.image_id = upload_id_of(&stored.image_id, stored.external_image_id.as_deref())?;
     face.raw = Some(stored.record.clone());
     Ok(face)
 }

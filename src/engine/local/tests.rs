@@ -21,8 +21,8 @@ use crate::engine::{
     UnindexedReason,
 };
 use crate::model::{
-    BoundingBox, CollectionId, Confidence, ExternalImageId, FaceAttributes, FaceId, Gender,
-    GenderValue, ImageId, Pose, Quality, Similarity, Timestamp,
+    BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, FaceAttributes, FaceId,
+    Gender, GenderValue, ImageId, Pose, Quality, Similarity, Timestamp,
 };
 use crate::rekognition::{index_faces_to_domain, parse_saved, SavedResponse};
 
@@ -325,7 +325,11 @@ fn faces_come_largest_first_with_lowercase_uuids_and_rekognition_records() {
         let uuid = uuid::Uuid::parse_str(id).unwrap();
         assert_eq!(uuid.get_version_num(), 4, "{id}");
         assert_eq!(id, id.to_lowercase());
-        assert_eq!(face.image_id, ImageId::of_bytes(&img.bytes()));
+        // The image is the upload: these bytes under this external image id.
+        let content = ContentHash::of_bytes(&img.bytes());
+        let ext = ExternalImageId::parse("group.jpg").unwrap();
+        assert_eq!(face.image_id, ImageId::of_upload(&content, Some(&ext)));
+        assert_eq!(r.image.content_sha256.as_ref(), Some(&content));
         assert_eq!(
             face.external_image_id.as_ref().unwrap().as_str(),
             "group.jpg"

@@ -70,6 +70,9 @@ pub fn image(n: u32) -> Image {
     Image {
         image_id: image_id(n),
         external_image_id: Some(external_image_id(n)),
+        content_sha256: None,
+        collection_id: Some(collection_id()),
+        pending: false,
         source: Some(format!("fixtures/image-{n}.jpg")),
         width: Some(640),
         height: Some(480),

@@ -5,6 +5,7 @@
 mod batches;
 pub mod fixtures;
 mod records;
+mod uploads;
 
 pub use batches::{
     both_directions_fold_into_one_edge, conflicting_face_is_refused_and_writes_nothing,
@@ -21,6 +22,10 @@ pub use records::{
     faces_of_subject_returns_that_subjects_faces, searches_are_recorded,
     verdict_without_edge_fails_and_writes_nothing, verdicts_filter_edges,
     verdicts_round_trip_exactly,
+};
+pub use uploads::{
+    a_refused_upload_is_forgotten, reused_photos_share_their_content_hash,
+    uploads_stay_pending_until_completed,
 };
 
 use super::{
@@ -70,6 +75,9 @@ macro_rules! graph_store_contract {
             similarities_round_trip_exactly,
             face_sequence_follows_insertion,
             faces_of_subject_returns_that_subjects_faces,
+            uploads_stay_pending_until_completed,
+            reused_photos_share_their_content_hash,
+            a_refused_upload_is_forgotten,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -170,6 +178,18 @@ pub const ALL: &[(&str, Check)] = &[
     (
         "faces_of_subject_returns_that_subjects_faces",
         faces_of_subject_returns_that_subjects_faces,
+    ),
+    (
+        "uploads_stay_pending_until_completed",
+        uploads_stay_pending_until_completed,
+    ),
+    (
+        "reused_photos_share_their_content_hash",
+        reused_photos_share_their_content_hash,
+    ),
+    (
+        "a_refused_upload_is_forgotten",
+        a_refused_upload_is_forgotten,
     ),
 ];
 

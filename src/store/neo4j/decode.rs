@@ -5,9 +5,9 @@
 use neo4rs::Row;
 
 use crate::model::{
-    AgeRange, BoundingBox, CollectionId, Confidence, Decision, DecisionKind, Edge, ExternalImageId,
-    Face, FaceAttributes, FaceId, FacePair, Gender, GenderValue, ImageId, Judgement, Pose, Quality,
-    SearchRecord, Similarity, SubjectId, Timestamp, Verdict,
+    AgeRange, BoundingBox, CollectionId, Confidence, ContentHash, Decision, DecisionKind, Edge,
+    ExternalImageId, Face, FaceAttributes, FaceId, FacePair, Gender, GenderValue, ImageId,
+    Judgement, Pose, Quality, SearchRecord, Similarity, SubjectId, Timestamp, Verdict,
 };
 use crate::store::codec::reasons_from_json;
 use crate::store::{EdgeRecord, FaceRecord, StoreError};
@@ -113,11 +113,14 @@ pub(super) const FACE_COLUMNS: &str =
     f.brightness AS brightness, f.sharpness AS sharpness, f.yaw AS yaw, f.pitch AS pitch,
     f.roll AS roll, f.is_largest AS is_largest, f.indexed_at AS indexed_at, f.raw AS raw";
 
-/// The subject of face `f`'s image, as column `subject`.
+/// Face `f`'s image `fi` and its subject `s`, for [`FACE_EXTRA`].
 pub(super) const FACE_SUBJECT: &str =
-    "OPTIONAL MATCH (f)-[:IN_IMAGE]->(:Image)-[:OF_SUBJECT]->(s:Subject)";
+    "OPTIONAL MATCH (f)-[:IN_IMAGE]->(fi:Image) OPTIONAL MATCH (fi)-[:OF_SUBJECT]->(s:Subject)";
 
-/// Reads a row of [`FACE_COLUMNS`] and a `subject` column.
+/// The columns of a face record that come from its image `fi` and subject `s`.
+pub(super) const FACE_EXTRA: &str = "s.subject_id AS subject, fi.content_sha256 AS content";
+
+/// Reads a row of [`FACE_COLUMNS`] and [`FACE_EXTRA`].
 pub(super) fn face_record(row: &Row) -> Result<FaceRecord, StoreError> {
     const W: &str = "face";
     let real = |key: &str| -> Result<f32, StoreError> { Ok(get::<f64>(row, W, key)? as f32) };
@@ -140,6 +143,7 @@ pub(super) fn face_record(row: &Row) -> Result<FaceRecord, StoreError> {
             raw: get(row, W, "raw")?,
         },
         subject: opt_parsed(row, W, "subject", SubjectId::parse)?,
+        content_sha256: opt_parsed(row, W, "content", ContentHash::parse)?,
         seq: get(row, W, "seq")?,
     })
 }

@@ -14,8 +14,8 @@ use super::read::face_records;
 use super::write::stored_faces;
 use super::BATCH_ROWS;
 use crate::model::{
-    Collection, Confidence, ExternalImageId, Face, FaceId, Image, ImageId, SearchRecord,
-    Similarity, SubjectId,
+    Collection, CollectionId, Confidence, ContentHash, ExternalImageId, Face, FaceId, Image,
+    ImageId, SearchRecord, Similarity, SubjectId,
 };
 use crate::store::conflict::refuse_conflicts;
 use crate::store::{IngestBatch, IngestOutcome, StoreError};
@@ -37,6 +37,7 @@ pub(super) async fn ingest(tx: &mut Txn, batch: &IngestBatch) -> Work<IngestOutc
     let subject_links = link_subjects(tx, &batch.subjects, &touched_images).await?;
     let (new_edges, changed_edges) = upsert_edges(tx, batch, &stored).await?;
     write_searches(tx, &batch.searches).await?;
+    complete_uploads(tx, &batch.completed).await?;
     Ok(IngestOutcome {
         new_faces,
         new_edges,
@@ -146,6 +147,15 @@ async fn write_images(tx: &mut Txn, images: &[Image]) -> Work<()> {
                 .with("height", i.height.map(i64::from))
                 .with("faces", i64::from(i.face_count))
                 .with("at", i.received_at.millis())
+                .with(
+                    "content",
+                    i.content_sha256.as_ref().map(ContentHash::as_str),
+                )
+                .with(
+                    "collection",
+                    i.collection_id.as_ref().map(CollectionId::as_str),
+                )
+                .with("pending", i.pending)
                 .into()
         })
         .collect();
@@ -155,14 +165,21 @@ async fn write_images(tx: &mut Txn, images: &[Image]) -> Work<()> {
         "UNWIND $rows AS r
          MERGE (i:Image {image_id: r.id})
          ON CREATE SET i.external_image_id = r.ext, i.source = r.source, i.width = r.width,
-                       i.height = r.height, i.face_count = r.faces, i.received_at = r.at
-         ON MATCH SET i.received_at =
+                       i.height = r.height, i.face_count = r.faces, i.received_at = r.at,
+                       i.content_sha256 = r.content, i.collection_id = r.collection,
+                       i.pending = r.pending
+         ON MATCH SET i.content_sha256 = coalesce(i.content_sha256, r.content),
+                      i.collection_id = coalesce(i.collection_id, r.collection),
+                      i.received_at =
                           CASE WHEN i.face_count IS NULL THEN r.at ELSE i.received_at END,
                       i.external_image_id = coalesce(i.external_image_id, r.ext),
                       i.source = coalesce(i.source, r.source),
                       i.width = coalesce(i.width, r.width),
                       i.height = coalesce(i.height, r.height),
-                      i.face_count = coalesce(i.face_count, r.faces)",
+                      i.face_count = CASE WHEN coalesce(i.pending, false) THEN r.faces
+                                          ELSE coalesce(i.face_count, r.faces) END,
+                      // Last: the count above reads whether the image was pending before.
+                      i.pending = coalesce(i.pending, false) AND r.pending",
         rows,
     )
     .await?;
@@ -423,6 +440,21 @@ async fn write_searches(tx: &mut Txn, searches: &[SearchRecord]) -> Work<()> {
          ON CREATE SET s.face_id = r.face_id, s.collection_id = r.collection_id,
                        s.bound = r.bound, s.collection_seq = r.collection_seq,
                        s.searched_at = r.at, s.seq = r.seq",
+        rows,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks uploads complete.
+async fn complete_uploads(tx: &mut Txn, completed: &[ImageId]) -> Work<()> {
+    if completed.is_empty() {
+        return Ok(());
+    }
+    let rows = completed.iter().map(|i| i.as_str().into()).collect();
+    unwind(
+        tx,
+        "UNWIND $rows AS id MATCH (i:Image {image_id: id}) WHERE i.pending SET i.pending = false",
         rows,
     )
     .await?;

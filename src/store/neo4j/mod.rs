@@ -30,6 +30,7 @@ mod edges;
 mod ingest;
 mod read;
 mod schema;
+mod uploads;
 mod write;
 
 use neo4rs::{query, BoltMap, Graph, Row};
@@ -41,7 +42,7 @@ use super::{
     ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome, StoreError,
     StoreStats, VerdictUpdate,
 };
-use crate::model::{Decision, FaceId, FacePair, SearchRecord, SubjectId, Verdict};
+use crate::model::{Decision, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Verdict};
 use crate::settings::Neo4jSettings;
 use decode::int;
 use driver::rows;
@@ -134,6 +135,7 @@ impl Neo4jStore {
             Ok(())
         })?;
         store.apply_schema()?;
+        store.migrate()?;
         Ok(store)
     }
 
@@ -239,5 +241,17 @@ impl GraphStore for Neo4jStore {
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
         read::stats(self)
+    }
+
+    fn images(&self, ids: &[ImageId]) -> Result<Vec<Image>, StoreError> {
+        uploads::images(self, ids)
+    }
+
+    fn pending_images(&self) -> Result<Vec<Image>, StoreError> {
+        uploads::pending(self)
+    }
+
+    fn forget_pending_image(&self, id: &ImageId) -> Result<(), StoreError> {
+        uploads::forget(self, id)
     }
 }

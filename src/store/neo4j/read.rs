@@ -7,7 +7,7 @@ use neo4rs::{query, Txn};
 
 use super::decode::{
     all, cluster_member, corrupt, decision, edge_record, face_record, int, search_record,
-    DECISION_COLUMNS, EDGE_COLUMNS, FACE_COLUMNS, FACE_SUBJECT, SEARCH_COLUMNS,
+    DECISION_COLUMNS, EDGE_COLUMNS, FACE_COLUMNS, FACE_EXTRA, FACE_SUBJECT, SEARCH_COLUMNS,
 };
 use super::driver::{ids, rows, unwind_rows, Work};
 use super::Neo4jStore;
@@ -35,7 +35,7 @@ pub(super) async fn face_records<'a>(
 ) -> Work<Vec<FaceRecord>> {
     let cypher = format!(
         "UNWIND $rows AS id MATCH (f:Face {{face_id: id}}) {FACE_SUBJECT}
-         RETURN {FACE_COLUMNS}, s.subject_id AS subject ORDER BY seq"
+         RETURN {FACE_COLUMNS}, {FACE_EXTRA} ORDER BY seq"
     );
     let found = unwind_rows(tx, &cypher, ids(wanted)).await?;
     let mut faces = all(found, face_record)?;
@@ -48,7 +48,7 @@ pub(super) async fn face_records<'a>(
 /// [`GraphStore::all_faces`](crate::store::GraphStore::all_faces).
 pub(super) fn all_faces(store: &Neo4jStore) -> Result<Vec<FaceRecord>, StoreError> {
     let cypher = format!(
-        "MATCH (f:Face) {FACE_SUBJECT} RETURN {FACE_COLUMNS}, s.subject_id AS subject
+        "MATCH (f:Face) {FACE_SUBJECT} RETURN {FACE_COLUMNS}, {FACE_EXTRA}
          ORDER BY seq"
     );
     let found = store.transaction("read faces", async |tx| Ok(rows(tx, query(&cypher)).await?))?;
@@ -61,8 +61,8 @@ pub(super) fn faces_of_subject(
     subject: &SubjectId,
 ) -> Result<Vec<FaceRecord>, StoreError> {
     let cypher = format!(
-        "MATCH (s:Subject {{subject_id: $subject}})<-[:OF_SUBJECT]-(:Image)<-[:IN_IMAGE]-(f:Face)
-         RETURN {FACE_COLUMNS}, s.subject_id AS subject ORDER BY seq"
+        "MATCH (s:Subject {{subject_id: $subject}})<-[:OF_SUBJECT]-(fi:Image)<-[:IN_IMAGE]-(f:Face)
+         RETURN {FACE_COLUMNS}, {FACE_EXTRA} ORDER BY seq"
     );
     let found = store.transaction("read faces", async |tx| {
         Ok(rows(tx, query(&cypher).param("subject", subject.as_str())).await?)

@@ -7,9 +7,9 @@ use rusqlite::Row;
 
 use super::backend;
 use crate::model::{
-    AgeRange, BoundingBox, CollectionId, Confidence, Decision, DecisionKind, Edge, ExternalImageId,
-    Face, FaceAttributes, FaceId, FacePair, Gender, GenderValue, ImageId, Judgement, ParseError,
-    Pose, Quality, SearchRecord, Similarity, SubjectId, Timestamp, Verdict,
+    AgeRange, BoundingBox, CollectionId, Confidence, ContentHash, Decision, DecisionKind, Edge,
+    ExternalImageId, Face, FaceAttributes, FaceId, FacePair, Gender, GenderValue, ImageId,
+    Judgement, ParseError, Pose, Quality, SearchRecord, Similarity, SubjectId, Timestamp, Verdict,
 };
 use crate::store::codec::reasons_from_json;
 use crate::store::{EdgeRecord, FaceRecord, StoreError};
@@ -19,7 +19,7 @@ pub(super) const FACE_SELECT: &str = "SELECT f.seq, f.face_id, f.collection_id, 
         f.external_image_id, f.bbox_left, f.bbox_top, f.bbox_width, f.bbox_height,
         f.detection_confidence, f.gender, f.gender_confidence, f.age_low, f.age_high,
         f.brightness, f.sharpness, f.yaw, f.pitch, f.roll, f.is_largest, f.indexed_at, f.raw,
-        i.subject_id
+        i.subject_id, i.content_sha256
     FROM faces f LEFT JOIN images i ON i.image_id = f.image_id";
 
 /// The columns of an edge record, in the order [`edge_record`] reads them, with the faces' ids.
@@ -50,6 +50,7 @@ pub(super) fn face_record(row: &Row<'_>) -> Result<FaceRecord, StoreError> {
     let indexed_at = Timestamp::from_millis(c.int()?);
     let raw = c.opt_text()?.map(str::to_owned);
     let subject = c.opt_parse(SubjectId::parse)?;
+    let content_sha256 = c.opt_parse(ContentHash::parse)?;
     Ok(FaceRecord {
         face: Face {
             face_id,
@@ -64,6 +65,7 @@ pub(super) fn face_record(row: &Row<'_>) -> Result<FaceRecord, StoreError> {
             raw,
         },
         subject,
+        content_sha256,
         seq,
     })
 }

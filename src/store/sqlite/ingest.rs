@@ -11,8 +11,8 @@ use super::edges::upsert_edges;
 use super::seqs::FaceSeqs;
 use super::{backend, read};
 use crate::model::{
-    Collection, Confidence, ExternalImageId, Face, FaceId, Image, ImageId, SearchRecord,
-    Similarity, SubjectId,
+    Collection, CollectionId, Confidence, ContentHash, ExternalImageId, Face, FaceId, Image,
+    ImageId, SearchRecord, Similarity, SubjectId,
 };
 use crate::store::conflict::refuse_conflicts;
 use crate::store::{IngestBatch, IngestOutcome, StoreError};
@@ -37,6 +37,7 @@ pub(super) fn ingest(
     let subject_links = link_subjects(tx, &batch.subjects, &touched_images)?;
     let (new_edges, changed_edges) = upsert_edges(tx, batch, &mut seqs)?;
     write_searches(tx, &batch.searches)?;
+    super::uploads::complete(tx, &batch.completed)?;
     Ok(IngestOutcome {
         new_faces,
         new_edges,
@@ -128,9 +129,13 @@ fn write_images(tx: &Transaction<'_>, images: &[Image]) -> Result<(), StoreError
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO images (image_id, external_image_id, source, width, height,
-                                 face_count, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                 face_count, received_at, content_sha256, collection_id, pending)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (image_id) DO UPDATE SET
+                 content_sha256 = coalesce(images.content_sha256, excluded.content_sha256),
+                 collection_id = coalesce(images.collection_id, excluded.collection_id),
+                 -- Pending while every record says so: a record that is not completes it.
+                 pending = images.pending AND excluded.pending,
                  -- A placeholder (no face count) has a guessed receipt time; the record knows.
                  received_at = CASE WHEN images.face_count IS NULL
                                     THEN excluded.received_at ELSE images.received_at END,
@@ -138,8 +143,13 @@ fn write_images(tx: &Transaction<'_>, images: &[Image]) -> Result<(), StoreError
                  source = coalesce(images.source, excluded.source),
                  width = coalesce(images.width, excluded.width),
                  height = coalesce(images.height, excluded.height),
-                 face_count = coalesce(images.face_count, excluded.face_count)
+                 -- A pending upload's count is not known until the engine has seen it.
+                 face_count = CASE WHEN images.pending THEN excluded.face_count
+                                   ELSE coalesce(images.face_count, excluded.face_count) END
              WHERE (images.external_image_id IS NULL AND excluded.external_image_id IS NOT NULL)
+                OR (images.content_sha256 IS NULL AND excluded.content_sha256 IS NOT NULL)
+                OR (images.collection_id IS NULL AND excluded.collection_id IS NOT NULL)
+                OR images.pending
                 OR (images.source IS NULL AND excluded.source IS NOT NULL)
                 OR (images.width IS NULL AND excluded.width IS NOT NULL)
                 OR (images.height IS NULL AND excluded.height IS NOT NULL)
@@ -158,6 +168,9 @@ fn write_images(tx: &Transaction<'_>, images: &[Image]) -> Result<(), StoreError
             image.height,
             image.face_count,
             image.received_at.millis(),
+            image.content_sha256.as_ref().map(ContentHash::as_str),
+            image.collection_id.as_ref().map(CollectionId::as_str),
+            image.pending,
         ])
         .map_err(backend(OP))?;
     }

@@ -11,6 +11,7 @@ mod ingest;
 mod read;
 mod schema;
 mod seqs;
+mod uploads;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use super::{
     ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome, StoreError,
     StoreStats, VerdictUpdate,
 };
-use crate::model::{Decision, FaceId, FacePair, SearchRecord, SubjectId, Verdict};
+use crate::model::{Decision, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Verdict};
 
 /// The graph store on an embedded SQLite database.
 ///
@@ -170,6 +171,18 @@ impl GraphStore for SqliteStore {
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
         read::stats(&self.lock())
+    }
+
+    fn images(&self, ids: &[ImageId]) -> Result<Vec<Image>, StoreError> {
+        uploads::images(&self.lock(), ids)
+    }
+
+    fn pending_images(&self) -> Result<Vec<Image>, StoreError> {
+        uploads::pending(&self.lock())
+    }
+
+    fn forget_pending_image(&self, id: &ImageId) -> Result<(), StoreError> {
+        self.write("forget an upload", |tx| uploads::forget(tx, id))
     }
 }
 

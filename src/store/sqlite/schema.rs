@@ -11,7 +11,10 @@ use crate::store::StoreError;
 
 /// The schema migrations, oldest first; migration `i` brings the store to `user_version` `i + 1`.
 /// A released migration is never edited: a change to the schema is a new file at the end.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_uploads.sql"),
+];
 
 /// The schema version this build writes: the number of migrations it knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -92,8 +95,11 @@ fn migrate(conn: &mut Connection, from: i64) -> Result<(), StoreError> {
         });
     }
     let start = usize::try_from(current.max(0)).unwrap_or(usize::MAX);
-    for sql in MIGRATIONS.iter().skip(start) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
         tx.execute_batch(sql).map_err(backend("migrate"))?;
+        if i == 1 {
+            super::uploads::split_uploads(&tx)?;
+        }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(backend("migrate"))?;
