@@ -410,3 +410,198 @@ fn commands_that_need_models_say_how_to_get_them() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("run `facegraph models fetch` first"), "{err}");
 }
+
+/// The graph a run left, as a user sees it, with the random face ids replaced by the external image
+/// ids of their photos: the counts, every match with its similarity (to 4 decimals) and verdict,
+/// and the clusters.
+fn graph_summary(app: &App) -> String {
+    let (stats, _) = app.run_ok(&["stats"], 0);
+    let (matches, _) = app.run_ok(&["matches", "--json"], 0);
+    let mut ext_of = std::collections::HashMap::new();
+    let mut edges: Vec<String> = json_lines(&matches)
+        .iter()
+        .map(|m| {
+            ext_of.insert(
+                s(m, "face_a").to_owned(),
+                s(m, "external_image_id_a").to_owned(),
+            );
+            ext_of.insert(
+                s(m, "face_b").to_owned(),
+                s(m, "external_image_id_b").to_owned(),
+            );
+            let mut pair = [s(m, "external_image_id_a"), s(m, "external_image_id_b")];
+            pair.sort();
+            format!(
+                "{} ~ {} {:.4} {} {}",
+                pair[0],
+                pair[1],
+                m["similarity"].as_f64().unwrap(),
+                s(m, "verdict"),
+                s(m, "subject_a") != s(m, "subject_b")
+            )
+        })
+        .collect();
+    edges.sort();
+    let (clusters, _) = app.run_ok(&["clusters", "--json"], 0);
+    let mut clusters: Vec<String> = json_lines(&clusters)
+        .iter()
+        .map(|c| {
+            let mut members: Vec<&str> = c["faces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| ext_of[f.as_str().unwrap()].as_str())
+                .collect();
+            members.sort();
+            members.join(",")
+        })
+        .collect();
+    clusters.sort();
+    format!("{stats}\n{}\n\n{}", edges.join("\n"), clusters.join("\n"))
+}
+
+const CRASH_PHOTOS: [&str; 4] = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"];
+
+fn crash_app() -> App {
+    let app = App::new(&CRASH_PHOTOS);
+    let subjects: String = CRASH_PHOTOS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{p},customer-{i}\n"))
+        .collect();
+    std::fs::write(
+        app.path("subjects.csv"),
+        format!("external_image_id,subject_id\n{subjects}"),
+    )
+    .unwrap();
+    app
+}
+
+fn ingest_args(app: &App) -> [String; 4] {
+    [
+        "ingest".to_owned(),
+        app.photos().display().to_string(),
+        "--subjects".to_owned(),
+        app.path("subjects.csv").display().to_string(),
+    ]
+}
+
+#[test]
+fn a_crash_at_any_write_boundary_is_finished_by_the_next_run_with_the_same_graph() {
+    let clean = crash_app();
+    let args = ingest_args(&clean);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    clean.run_ok(&args, 0);
+    let expected = graph_summary(&clean);
+    assert!(expected.contains("faces 4"), "{expected}");
+
+    let mut rounds = 0;
+    for point in facegraph::faults::CRASH_POINTS {
+        // Each image passes an upload point once; the adjudication's points are passed once a run.
+        let hits: &[u32] = if point.starts_with("upload.") {
+            &[1, 3]
+        } else {
+            &[1]
+        };
+        for &n in hits {
+            let app = crash_app();
+            let args = ingest_args(&app);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = Command::new(env!("CARGO_BIN_EXE_facegraph"))
+                .arg("--data-dir")
+                .arg(app.path("data"))
+                .args(&args)
+                .env("FACEGRAPH_CRASH_AT", format!("{point}:{n}"))
+                .env_remove("FACEGRAPH_DATA_DIR")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.code().is_none() && stderr.contains("stopping at"),
+                "{point}:{n} did not crash the run ({:?}): {stderr}",
+                out.status
+            );
+            let (stdout, _) = app.run_ok(&args, 0);
+            assert_eq!(
+                graph_summary(&app),
+                expected,
+                "after a crash at {point} ({n}), the re-run left another graph:\n{stdout}"
+            );
+            rounds += 1;
+        }
+    }
+    assert_eq!(rounds, 12);
+}
+
+#[test]
+fn two_ingests_of_one_folder_at_once_store_every_photo_once() {
+    let app = crash_app();
+    let args = ingest_args(&app);
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_facegraph"))
+            .arg("--data-dir")
+            .arg(app.path("data"))
+            .args(&args)
+            .env_remove("FACEGRAPH_DATA_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (stats, _) = app.run_ok(&["stats"], 0);
+    assert!(stats.contains("images 4\nfaces 4"), "{stats}");
+    // One of them waited for the other and found every photo ingested.
+    let said: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|s| s.contains("(0 ingested, 4 already ingested")),
+        "{said:#?}"
+    );
+}
+
+#[test]
+fn an_upload_a_crash_interrupted_is_completed_from_the_engine_without_its_file() {
+    let app = App::new(&["obama.jpg"]);
+    let photos = app.photos();
+    let out = Command::new(env!("CARGO_BIN_EXE_facegraph"))
+        .arg("--data-dir")
+        .arg(app.path("data"))
+        .args(["ingest", photos.to_str().unwrap()])
+        .env("FACEGRAPH_CRASH_AT", "upload.after_log_append:1")
+        .env_remove("FACEGRAPH_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_none(), "the run crashed");
+    // The photo is gone from the folder; the engine's log still holds what it indexed.
+    std::fs::remove_file(photos.join("obama.jpg")).unwrap();
+    std::fs::copy(samples().join("obama2.jpg"), photos.join("obama2.jpg")).unwrap();
+    let (stdout, _) = app.run_ok(&["ingest", photos.to_str().unwrap()], 0);
+    assert!(
+        stdout.contains("Resumed 1 uploads that an earlier run left unfinished"),
+        "{stdout}"
+    );
+    let (matches, _) = app.run_ok(&["matches", "--json"], 0);
+    let m = json_lines(&matches);
+    assert_eq!(m.len(), 1, "obama and obama2 match: {matches}");
+    let mut exts = [
+        s(&m[0], "external_image_id_a"),
+        s(&m[0], "external_image_id_b"),
+    ];
+    exts.sort();
+    assert_eq!(exts, ["obama.jpg", "obama2.jpg"]);
+}
