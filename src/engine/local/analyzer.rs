@@ -1,6 +1,7 @@
 //! `LocalAnalyzer`, the local engine's [`FaceAnalyzer`]: decodes an image, detects faces with YuNet,
 //! aligns each to the ArcFace template for SFace's 128-D embedding and to dlib's chips for gender and
-//! age, and estimates quality and pose. Models are loaded once and shared between threads.
+//! age, and estimates quality and pose. Models are loaded once and shared between threads; the
+//! decoded images of the analyses running at once share one memory budget ([`DecodeBudget`]).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +12,9 @@ use tract_onnx::prelude::*;
 
 use super::align::{self, ARCFACE_112};
 use super::attributes::{self, Manifest};
+use super::budget::DecodeBudget;
 use super::detect::{Detection, Detector};
-use super::image::{decode, ImageLimits};
+use super::image::{read_header, ImageLimits};
 use super::models::require_models;
 use super::onnx::{self, Plan};
 use super::{AnalyzedFace, FaceAnalyzer, ImageAnalysis};
@@ -38,6 +40,9 @@ struct Inner {
     age: Plan,
     manifest: Manifest,
     limits: ImageLimits,
+    /// `limits.concurrent_decoded_bytes`, lent to each analysis for as long as its decoded image
+    /// lives.
+    budget: DecodeBudget,
 }
 
 fn backend(operation: &'static str) -> impl FnOnce(TractError) -> EngineError {
@@ -85,6 +90,7 @@ impl LocalAnalyzer {
                 age,
                 manifest,
                 limits,
+                budget: DecodeBudget::new(limits.concurrent_decoded_bytes),
             }),
         })
     }
@@ -287,8 +293,13 @@ fn run1(
 }
 
 impl FaceAnalyzer for LocalAnalyzer {
+    /// Reads the header first and waits for the image's share of the decode budget, which it holds
+    /// until the decoded pixels are dropped: the budget bounds what the analyses running at once
+    /// hold, not only what they decode.
     fn analyze(&self, bytes: &[u8]) -> Result<ImageAnalysis, EngineError> {
-        let img = decode(bytes, self.inner.limits)?;
+        let header = read_header(bytes, self.inner.limits)?;
+        let _share = self.inner.budget.acquire(header.decoded_bytes());
+        let img = header.decode()?;
         let faces = self.analyze_pixels(&img)?;
         Ok(ImageAnalysis {
             image_id: ImageId::of_bytes(bytes),

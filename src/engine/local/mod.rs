@@ -10,6 +10,7 @@ pub mod analyzer;
 pub mod attributes;
 pub mod bench;
 pub mod bench_search;
+pub mod budget;
 pub mod calibration;
 pub mod collections;
 pub mod detect;
