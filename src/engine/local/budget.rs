@@ -1,6 +1,6 @@
-//! A memory budget for decoded images: a counting semaphore over bytes, served in arrival order,
-//! so that the images analysed at once never hold more decoded pixels than the budget allows and a
-//! big image is not overtaken forever by small ones.
+//! A memory budget for image analyses: a counting semaphore over bytes, served in arrival order, so
+//! that the analyses running at once never hold more than the budget allows and a big image is not
+//! overtaken forever by small ones.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -8,7 +8,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 /// is a mutex over two counters and a condition variable, which is all a blocking, FIFO, weighted
 /// semaphore needs.
 #[derive(Debug)]
-pub struct DecodeBudget {
+pub struct MemoryBudget {
     capacity: u64,
     state: Mutex<State>,
     turn: Condvar,
@@ -27,11 +27,11 @@ struct State {
 /// A share of the budget, given back when dropped.
 #[derive(Debug)]
 pub struct Share<'a> {
-    budget: &'a DecodeBudget,
+    budget: &'a MemoryBudget,
     bytes: u64,
 }
 
-impl DecodeBudget {
+impl MemoryBudget {
     /// A budget of `capacity` bytes (at least one).
     pub fn new(capacity: u64) -> Self {
         let capacity = capacity.max(1);
@@ -98,7 +98,7 @@ mod tests {
 
     #[test]
     fn shares_are_lent_and_given_back() {
-        let budget = DecodeBudget::new(100);
+        let budget = MemoryBudget::new(100);
         let a = budget.acquire(60);
         let b = budget.acquire(40);
         assert_eq!(budget.available(), 0);
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_waiting_share_is_served_before_later_small_ones() {
-        let budget = DecodeBudget::new(100);
+        let budget = MemoryBudget::new(100);
         let held = budget.acquire(70);
         let (tx, rx) = mpsc::channel();
         std::thread::scope(|s| {

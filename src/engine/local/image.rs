@@ -22,21 +22,23 @@ pub struct ImageLimits {
     /// [`Header::decoded_bytes`]): 16-bit samples are reduced to 8 bits row by row as they are read,
     /// so this is about three bytes a pixel for most images.
     pub max_decoded_bytes: u64,
-    /// At most this many decoded bytes for all the images analysed at once: an analysis waits, in
-    /// arrival order, until its image's share is free (see [`super::LocalAnalyzer`]). A budget in
-    /// bytes rather than a count of images lets many small photos run on every core while a few
-    /// huge ones queue, so that memory does not grow with the number of cores.
-    pub concurrent_decoded_bytes: u64,
+    /// At most this many bytes for all the analyses running at once, each counted as its image's
+    /// decoded bytes plus the models' working memory: an analysis waits, in arrival order, until
+    /// its share is free (see [`super::LocalAnalyzer`]). A budget in bytes rather than a count of
+    /// images lets several ordinary photos run at once while huge ones queue, and keeps memory
+    /// from growing with the number of cores or of requests.
+    pub concurrent_analysis_bytes: u64,
 }
 
 impl Default for ImageLimits {
-    /// 15 MB files, 40 megapixels, 256 MiB to decode one image, 512 MiB for all at once.
+    /// 15 MB files, 40 megapixels, 256 MiB to decode one image, 512 MiB for all the analyses at
+    /// once.
     fn default() -> Self {
         Self {
             max_bytes: 15 * 1024 * 1024,
             max_pixels: 40_000_000,
             max_decoded_bytes: 256 * 1024 * 1024,
-            concurrent_decoded_bytes: 512 * 1024 * 1024,
+            concurrent_analysis_bytes: 512 * 1024 * 1024,
         }
     }
 }
