@@ -1,7 +1,8 @@
 //! End-to-end tests of the REST API: each test spawns the server on port 0 over a fresh data
 //! directory and talks HTTP to it: every endpoint's success path, authentication and roles, field
 //! errors, body limits and media types, the canonical case, a decision that changes a cluster, the
-//! OpenAPI document against the routes, and graceful shutdown.
+//! OpenAPI document against the routes, graceful shutdown, and the timeouts, connection cap and
+//! shutdown deadline that bound slow clients.
 
 // Test helpers unwrap freely: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,6 +11,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use facegraph::api::ApiConfig;
 use facegraph::engine::local::models::samples_dir;
@@ -57,6 +59,8 @@ struct Options {
     insecure: bool,
     /// The local engine with the models of the cache (scripts/test fetches them).
     engine: bool,
+    /// The HTTP layer's limits.
+    config: ApiConfig,
 }
 
 async fn spawn_app() -> TestApp {
@@ -119,9 +123,7 @@ async fn spawn_with(opts: Options) -> TestApp {
             panic!("{e}: run `facegraph models fetch` (scripts/test does) before the tests")
         })
     });
-    let state = app
-        .api_state(engine, opts.insecure, ApiConfig::default())
-        .unwrap();
+    let state = app.api_state(engine, opts.insecure, opts.config).unwrap();
     let store = Arc::clone(app.graph().store());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -1064,6 +1066,155 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     assert!(answer.contains("HTTP/1.1 200 OK"), "{answer}");
     assert!(answer.contains("\"verdict\":\"review\""), "{answer}");
     server.await.unwrap().unwrap();
+    assert!(
+        TcpStream::connect(app.addr).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+/// A server with these limits and nothing else.
+async fn spawn_limited(config: ApiConfig) -> TestApp {
+    spawn_with(Options {
+        config,
+        ..Options::default()
+    })
+    .await
+}
+
+/// A connection that has sent the start of a request and not the end of its header.
+async fn half_header(app: &TestApp) -> TcpStream {
+    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    s
+}
+
+/// Reads until the server closes the connection (a reset counts as closed) and returns what it
+/// sent; panics when it is still open after `within`, so that a server that holds the connection
+/// fails the test instead of hanging it.
+async fn read_until_closed(s: &mut TcpStream, within: Duration) -> String {
+    let mut buf = Vec::new();
+    match tokio::time::timeout(within, s.read_to_end(&mut buf)).await {
+        Ok(_) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => panic!(
+            "the server still holds the connection after {within:?}; it sent {:?}",
+            String::from_utf8_lossy(&buf)
+        ),
+    }
+}
+
+/// Longer than the short limits the tests set, shorter than every default one: a test passes only
+/// through the limit it sets.
+const PATIENCE: Duration = Duration::from_secs(8);
+
+#[tokio::test]
+async fn a_half_sent_header_is_closed_after_the_header_read_timeout() {
+    let app = spawn_limited(ApiConfig {
+        header_read_timeout: Duration::from_secs(1),
+        ..ApiConfig::default()
+    })
+    .await;
+    let mut slow = half_header(&app).await;
+    let answer = read_until_closed(&mut slow, PATIENCE).await;
+    assert!(!answer.contains(" 200 "), "{answer}");
+    // The server goes on serving others.
+    let (s, _) = app.get("/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    let app = spawn_limited(ApiConfig {
+        keep_alive_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(30),
+        ..ApiConfig::default()
+    })
+    .await;
+    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    // HTTP/1.1 keeps the connection open after the answer unless told otherwise.
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut s, PATIENCE).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_until_a_slot_frees() {
+    let app = spawn_limited(ApiConfig {
+        max_connections: 2,
+        header_read_timeout: Duration::from_secs(30),
+        ..ApiConfig::default()
+    })
+    .await;
+    let first = half_header(&app).await;
+    let second = half_header(&app).await;
+    // The third connection completes in the kernel's backlog, after the first two, but the server
+    // does not take it while both slots are held.
+    let mut third = TcpStream::connect(app.addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), third.read(&mut byte))
+            .await
+            .is_err(),
+        "a connection past the cap was served"
+    );
+    // The first slow client gives up: its slot goes to the waiting connection.
+    drop(first);
+    let answer = read_until_closed(&mut third, PATIENCE).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Otherwise the server would wait for its header until the shutdown deadline.
+    drop(second);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_what_cannot_finish_at_the_deadline() {
+    let mut app = spawn_limited(ApiConfig {
+        shutdown_deadline: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(30),
+        ..ApiConfig::default()
+    })
+    .await;
+    let mut slow_header = half_header(&app).await;
+    // A request in flight whose body never comes: the server asks for it once the handler reads.
+    let mut slow_body = TcpStream::connect(app.addr).await.unwrap();
+    slow_body
+        .write_all(
+            format!(
+                "POST /v1/adjudications HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {LOADER}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\
+                 Expect: 100-continue\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 25];
+    slow_body.read_exact(&mut buf).await.unwrap();
+    assert!(
+        buf.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+
+    app.shutdown.take().unwrap().send(()).unwrap();
+    let server = app.server.take().unwrap();
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .expect("the server returns once the deadline has passed")
+        .unwrap()
+        .unwrap();
+    let answer = read_until_closed(&mut slow_body, PATIENCE).await;
+    assert!(!answer.contains(" 200 "), "{answer}");
+    read_until_closed(&mut slow_header, PATIENCE).await;
     assert!(
         TcpStream::connect(app.addr).await.is_err(),
         "the listener is closed"

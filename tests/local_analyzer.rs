@@ -122,19 +122,27 @@ fn bad_input_gets_the_matching_image_error() {
     ));
     let small = ImageLimits {
         max_bytes: 10_000,
-        max_pixels: 40_000_000,
+        ..ImageLimits::default()
     };
     assert!(matches!(
         refused(&jpeg, small),
         ImageError::TooManyBytes { .. }
     ));
     let few_pixels = ImageLimits {
-        max_bytes: 15 << 20,
         max_pixels: 10_000,
+        ..ImageLimits::default()
     };
     assert!(matches!(
         refused(&jpeg, few_pixels),
         ImageError::TooManyPixels { .. }
+    ));
+    let little_memory = ImageLimits {
+        max_decoded_bytes: 100_000,
+        ..ImageLimits::default()
+    };
+    assert!(matches!(
+        refused(&jpeg, little_memory),
+        ImageError::TooManyDecodedBytes { limit: 100_000, .. }
     ));
 }
 

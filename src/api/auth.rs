@@ -74,6 +74,14 @@ pub enum KeyError {
     /// Two keys share a name.
     #[error("API key name {0} is used twice")]
     Duplicate(String),
+    /// Two names share one key, so that decisions made with it could not be told apart.
+    #[error("API keys {first} and {second} are the same key: give each holder a key of their own")]
+    SameKey {
+        /// The name given first.
+        first: String,
+        /// The name given second.
+        second: String,
+    },
 }
 
 /// One key: its holder's name, its roles and the SHA-256 of the key.
@@ -211,11 +219,18 @@ pub struct ApiKeys {
 pub const ANONYMOUS: &str = "anonymous";
 
 impl ApiKeys {
-    /// These keys; names must be unique.
+    /// These keys; names and keys must be unique (a key is compared by its digest, and an error
+    /// names the holders, never the key).
     pub fn new(keys: Vec<ApiKey>) -> Result<Self, KeyError> {
         for (i, k) in keys.iter().enumerate() {
             if keys[..i].iter().any(|o| o.name == k.name) {
                 return Err(KeyError::Duplicate(k.name.clone()));
+            }
+            if let Some(o) = keys[..i].iter().find(|o| o.digest == k.digest) {
+                return Err(KeyError::SameKey {
+                    first: o.name.clone(),
+                    second: k.name.clone(),
+                });
             }
         }
         Ok(Self {
@@ -382,6 +397,32 @@ mod tests {
         ))
         .unwrap();
         assert!(ApiKeys::new(twice).is_err());
+    }
+
+    #[test]
+    fn one_key_under_two_names_is_refused_naming_both_and_not_the_key() {
+        let shared = parse_env_keys(&secret(
+            "alice:analyst:shared-key-0123456789,bob:admin:shared-key-0123456789",
+        ))
+        .unwrap();
+        let err = ApiKeys::new(shared).unwrap_err().to_string();
+        assert!(err.contains("alice") && err.contains("bob"), "{err}");
+        assert!(!err.contains("shared-key"), "the key leaked: {err}");
+        // A config entry holding the digest of an environment key is the same key too.
+        let key = secret("shared-key-0123456789");
+        let setting = ApiKeySetting {
+            name: "carol".to_owned(),
+            roles: vec!["ingest".to_owned()],
+            sha256: hash_key(&key),
+        };
+        let mixed = vec![
+            ApiKey::from_setting(&setting).unwrap(),
+            ApiKey::from_secret("dave", &[Role::Ingest], &key).unwrap(),
+        ];
+        assert!(matches!(
+            ApiKeys::new(mixed),
+            Err(KeyError::SameKey { first, second }) if first == "carol" && second == "dave"
+        ));
     }
 
     #[test]

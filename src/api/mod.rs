@@ -1,6 +1,7 @@
 //! The REST API: one axum router per resource module, bearer-key authentication ([`auth`]), one
 //! error body ([`ApiError`]), Prometheus metrics, the OpenAPI document generated from the handlers,
-//! and [`run`], which serves until a shutdown signal and lets in-flight requests finish.
+//! and [`run`], which serves until a shutdown signal and lets in-flight requests finish within a
+//! deadline, with timeouts and a connection cap that bound slow clients (`server.rs`).
 //!
 //! The store and the application are synchronous; handlers reach them only through
 //! [`AppState::blocking`], which runs the call on tokio's blocking pool.
@@ -16,6 +17,7 @@ mod images;
 pub mod metrics;
 mod review;
 mod rulesets;
+mod server;
 pub mod wire;
 
 use std::future::Future;
@@ -46,17 +48,37 @@ pub struct ApiConfig {
     pub image_limit: usize,
     /// The largest JSON or TOML body accepted, in bytes.
     pub json_limit: usize,
-    /// How long a request may take before it is answered with 408.
+    /// How long a request may take, from its complete header to its response, before it is
+    /// answered with 408.
     pub request_timeout: Duration,
+    /// How long a client may take to send a request's header, counted from when the server waits
+    /// for it (a new connection, or a kept-alive one that has just answered); then the connection
+    /// is closed. This is what frees a connection held by a client that sends half a header.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may stay without a request in flight before it is closed.
+    /// The header read timeout also runs while a connection waits, so the shorter of the two wins.
+    pub keep_alive_timeout: Duration,
+    /// Connections open at once. More wait in the kernel's listen backlog until one closes, so
+    /// that slow clients cannot use up the process's file descriptors.
+    pub max_connections: usize,
+    /// How long shutdown lets the requests in flight finish before it closes the connections still
+    /// open and returns.
+    pub shutdown_deadline: Duration,
 }
 
 impl Default for ApiConfig {
-    /// 15 MB images, 1 MB JSON, 30 s per request.
+    /// 15 MB images, 1 MB JSON, 30 s per request, 10 s to send a header, 5 s idle on keep-alive,
+    /// 256 connections, 20 s to drain at shutdown (under the 30 s that service managers commonly
+    /// wait before they kill).
     fn default() -> Self {
         Self {
             image_limit: 15 * 1024 * 1024,
             json_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
+            max_connections: 256,
+            shutdown_deadline: Duration::from_secs(20),
         }
     }
 }
@@ -217,14 +239,16 @@ async fn timeout_body(response: Response) -> Response {
     }
 }
 
-/// Serves on `listener` until `shutdown` resolves, then stops accepting connections and waits for
-/// the requests in flight to finish.
+/// Serves on `listener` until `shutdown` resolves, then stops accepting connections, lets the
+/// requests in flight finish for up to the configured shutdown deadline, closes the connections
+/// still open and returns. The header read and keep-alive timeouts and the connection cap of the
+/// state's [`ApiConfig`] bound what slow clients can hold.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let config = state.config().clone();
+    server::serve(listener, router(state), &config, shutdown).await;
+    Ok(())
 }

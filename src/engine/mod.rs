@@ -79,6 +79,21 @@ pub enum ImageError {
         /// The limit in pixels.
         limit: u64,
     },
+    /// Decoding would take more memory than the limit (a 16-bit or huge image).
+    #[error(
+        "the image is {width}x{height} pixels, which take {bytes} bytes to decode, more than the \
+         limit of {limit} bytes"
+    )]
+    TooManyDecodedBytes {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// The bytes decoding would take.
+        bytes: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Neither JPEG nor PNG by its bytes.
     #[error("the image is not JPEG or PNG (by its content; found: {found})")]
     UnsupportedFormat {

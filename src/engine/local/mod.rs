@@ -8,6 +8,7 @@
 pub mod align;
 pub mod analyzer;
 pub mod attributes;
+pub mod budget;
 pub mod calibration;
 pub mod collections;
 pub mod detect;
