@@ -446,6 +446,25 @@ fn every_investigation_query_runs_on_ingested_data_and_answers() {
         "05 - 04 - 08; dave's 09 is a third hop away"
     );
     assert_eq!(column::<i64>(&near, "hops"), vec![1, 2]);
+    // What Browser draws: the faces as nodes, and the paths to them, whose edges carry their
+    // verdict, score and reason codes.
+    let nodes: Vec<neo4rs::Node> = column(&near, "face");
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|n| n.get::<String>("face_id").unwrap())
+            .collect::<Vec<_>>(),
+        vec![face(4), face(8)]
+    );
+    let paths: Vec<Vec<neo4rs::Path>> = column(&near, "paths");
+    let first_hop = &paths[0][0];
+    assert_eq!(first_hop.nodes().len(), 2);
+    let rel = &first_hop.rels()[0];
+    assert_eq!(rel.typ(), "SIMILAR");
+    assert_eq!(rel.get::<String>("verdict").unwrap(), "rejected");
+    let codes: Vec<String> = rel.get("reason_codes").unwrap();
+    assert!(codes.contains(&"analyst_different".to_owned()), "{codes:?}");
+    assert!(rel.get::<f64>("score").is_ok());
 
     // Paths between subjects: C001 and C003 are one edge apart; C001 and C004 are not joined.
     let paths = run(
@@ -456,6 +475,19 @@ fn every_investigation_query_runs_on_ingested_data_and_answers() {
     assert_eq!(hops.first(), Some(&1), "{hops:?}");
     let faces: Vec<Vec<String>> = column(&paths, "faces");
     assert_eq!(faces[0], vec![face(1), face(3)]);
+    let drawn: Vec<neo4rs::Path> = column(&paths, "p");
+    assert_eq!(
+        drawn[0]
+            .nodes()
+            .iter()
+            .map(|n| n.get::<String>("face_id").unwrap())
+            .collect::<Vec<_>>(),
+        vec![face(1), face(3)]
+    );
+    assert_eq!(
+        drawn[0].rels()[0].get::<String>("verdict").unwrap(),
+        "confirmed"
+    );
     let none = run(
         "paths_between_subjects.cypher",
         &[("subject_a", "C001".into()), ("subject_b", "C004".into())],
@@ -502,6 +534,48 @@ fn every_investigation_query_runs_on_ingested_data_and_answers() {
     );
     let at: Vec<i64> = column(&history, "at");
     assert!(at.windows(2).all(|w| w[0] <= w[1]), "oldest first: {at:?}");
+
+    // A cluster by id: the fraud lead C001-C002-C003 with its faces, images, subjects and edges.
+    let lead = cli
+        .iter()
+        .find(|c| c["subjects"].as_array().unwrap().len() == 3)
+        .expect("the three-subject lead");
+    let cluster = run(
+        "cluster.cypher",
+        &[("cluster_id", lead["cluster_id"].as_str().unwrap().into())],
+    );
+    let members: Vec<String> = column(&cluster, "face_id");
+    let expected: Vec<String> = lead["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(members, expected);
+    let subjects: Vec<Option<String>> = column(&cluster, "subject_id");
+    assert!(subjects.iter().all(Option::is_some), "{subjects:?}");
+    assert!(column::<neo4rs::Node>(&cluster, "image")
+        .iter()
+        .all(|i| i.labels().contains(&"Image")));
+    let similar: Vec<Vec<neo4rs::Relation>> = column(&cluster, "similar");
+    let edges: usize = similar.iter().map(Vec::len).sum();
+    assert!(
+        edges >= members.len() - 1,
+        "a cluster is joined: {edges} edges"
+    );
+    assert!(similar.iter().flatten().all(
+        |r| r.get::<String>("verdict").is_ok() && r.get::<Vec<String>>("reason_codes").is_ok()
+    ));
+
+    // Rings: the scenario's leads are chains of photos, not rings; the query runs and lists none
+    // below its bound.
+    let rings = run(
+        "rings.cypher",
+        &[("min_subjects", 2_i64.into()), ("limit", 25_i64.into())],
+    );
+    for r in &rings {
+        assert!(r.get::<i64>("subject_count").unwrap() >= 2);
+    }
 
     checked.sort();
     let mut files = files;

@@ -163,6 +163,14 @@ fn changed_judgements(
                 .with("score", j.score)
                 .with("rule_set", j.rule_set.as_str())
                 .with("reasons", next.reasons.clone())
+                // The codes alone, for Browser's captions and for queries that look for a rule.
+                .with(
+                    "codes",
+                    j.reasons
+                        .iter()
+                        .map(|r| BoltType::from(r.code.as_str()))
+                        .collect::<Vec<_>>(),
+                )
                 .with("at", u.at.millis())
                 .into(),
         );
@@ -191,7 +199,7 @@ async fn write_judgements(tx: &mut Txn, writes: Vec<BoltType>) -> Work<()> {
         "UNWIND $rows AS r
          MATCH (a:Face {face_id: r.a})-[e:SIMILAR]->(b:Face {face_id: r.b})
          SET e.verdict = r.verdict, e.score = r.score, e.rule_set = r.rule_set,
-             e.reasons = r.reasons, e.adjudicated_at = r.at
+             e.reasons = r.reasons, e.reason_codes = r.codes, e.adjudicated_at = r.at
          CREATE (:Judgement {face_a: r.a, face_b: r.b, verdict: r.verdict, score: r.score,
                              rule_set: r.rule_set, reasons: r.reasons, at: r.at,
                              seq: r.seq})",
