@@ -584,9 +584,11 @@ fn match_table(matches: &[MatchView]) -> String {
                 face_label(&m.face_a),
                 m.edge.pair.b().to_string(),
                 face_label(&m.face_b),
-                format!("{:.2}", m.edge.similarity().get()),
+                m.edge.similarity().to_string(),
                 j.map_or("-".to_owned(), |j| j.verdict.to_string()),
-                j.map_or("-".to_owned(), |j| format!("{:.2}", j.score)),
+                j.map_or("-".to_owned(), |j| {
+                    format!("{:.*}", crate::model::similarity_decimals(j.score), j.score)
+                }),
                 j.map_or("-".to_owned(), codes),
             ]
         })
@@ -753,8 +755,11 @@ fn describe_face(f: &FaceRecord) -> String {
 fn write_judgement(j: &Judgement, out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
-        "  verdict {} (score {:.2}, rule set {})",
-        j.verdict, j.score, j.rule_set
+        "  verdict {} (score {:.*}, rule set {})",
+        j.verdict,
+        crate::model::similarity_decimals(j.score),
+        j.score,
+        j.rule_set
     )?;
     for r in &j.reasons {
         let ev: Vec<String> = r
@@ -787,8 +792,8 @@ fn write_explanation(ex: &Explanation, out: &mut impl Write) -> Result<()> {
             };
             writeln!(
                 out,
-                "Similarity {:.2} (searching A found B: {}; searching B found A: {})",
-                m.edge.similarity().get(),
+                "Similarity {} (searching A found B: {}; searching B found A: {})",
+                m.edge.similarity(),
                 dir(m.edge.similarity_ab),
                 dir(m.edge.similarity_ba)
             )?;
