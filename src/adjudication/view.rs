@@ -163,6 +163,11 @@ impl GraphView {
         self.index.get(id).map(|&i| &self.faces[i as usize])
     }
 
+    /// The view's index of a face.
+    pub(crate) fn face_index(&self, id: &FaceId) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
     pub(crate) fn node(&self, i: u32) -> &FaceNode {
         &self.faces[i as usize]
     }

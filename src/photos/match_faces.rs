@@ -179,7 +179,11 @@ pub fn run(settings: &Settings, args: &MatchFacesArgs, out: &mut impl Write) -> 
                     r.source_file.clone(),
                     r.target_face_id.clone(),
                     r.target_file.clone(),
-                    format!("{:.*}", crate::model::similarity_decimals(r.similarity), r.similarity),
+                    format!(
+                        "{:.*}",
+                        crate::model::similarity_decimals(r.similarity),
+                        r.similarity
+                    ),
                 ]
             })
             .collect();

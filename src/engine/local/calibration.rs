@@ -33,10 +33,17 @@ pub fn cosine_for_similarity(similarity: Similarity) -> f32 {
 mod tests {
     use super::*;
 
-    /// Every f32 cosine from `from` up to `to`, in order.
+    /// Every f32 cosine from `from` up to `to`, in order (the ranges stay clear of zero).
     fn every_f32(from: f32, to: f32) -> impl Iterator<Item = f32> {
-        std::iter::successors(Some(from), |c| Some(f32::from_bits(c.to_bits() + 1)))
-            .take_while(move |c| *c <= to)
+        // Upwards is one more in the bits of a positive float and one less in those of a negative one.
+        let next = |c: &f32| {
+            Some(if *c > 0.0 {
+                f32::from_bits(c.to_bits() + 1)
+            } else {
+                f32::from_bits(c.to_bits() - 1)
+            })
+        };
+        std::iter::successors(Some(from), next).take_while(move |c| *c <= to)
     }
 
     #[test]
@@ -47,7 +54,10 @@ mod tests {
             let mut last = similarity_from_cosine(from).get();
             for c in every_f32(from, to).skip(1) {
                 let s = similarity_from_cosine(c).get();
-                assert!(s > last, "similarity ties or falls at cosine {c}: {s} after {last}");
+                assert!(
+                    s > last,
+                    "similarity ties or falls at cosine {c}: {s} after {last}"
+                );
                 last = s;
             }
         }
@@ -60,8 +70,12 @@ mod tests {
         // Search threshold 80 at cosine 0.345 and auto-confirm 98.5 at 0.447 (docs/local-engine.md).
         assert!((similarity_from_cosine(0.345).get() - 80.0).abs() < 0.25);
         assert!((similarity_from_cosine(0.447).get() - 98.5).abs() < 0.05);
-        assert!((f64::from(cosine_for_similarity(Similarity::new(80.0).unwrap())) - 0.345).abs() < 1e-3);
-        assert!((f64::from(cosine_for_similarity(Similarity::new(98.5).unwrap())) - 0.447).abs() < 1e-3);
+        assert!(
+            (f64::from(cosine_for_similarity(Similarity::new(80.0).unwrap())) - 0.345).abs() < 1e-3
+        );
+        assert!(
+            (f64::from(cosine_for_similarity(Similarity::new(98.5).unwrap())) - 0.447).abs() < 1e-3
+        );
     }
 
     #[test]
