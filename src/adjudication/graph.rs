@@ -18,9 +18,19 @@ use crate::model::{AgeRange, Reason, ReasonCode, Verdict};
 /// demand when one edge is judged.
 pub(super) struct Facts<'v> {
     view: &'v GraphView,
-    near: Option<Vec<Vec<(u32, u32)>>>,
-    hubs: Option<Vec<HubShape>>,
+    near: Option<NearLists>,
+    hubs: Option<Vec<Option<Box<Group>>>>,
     closures: Option<Vec<Closure>>,
+}
+
+/// A neighbour as the graph rules read it: (face, edge, the edge's similarity). The similarity is
+/// kept beside the edge so that reading a neighbour list touches one block of memory.
+type Nb = (u32, u32, f64);
+
+/// Every face's neighbour list in one allocation: face `f`'s are `items[start[f]..start[f + 1]]`.
+struct NearLists {
+    start: Vec<u32>,
+    items: Vec<Nb>,
 }
 
 impl<'v> Facts<'v> {
@@ -30,15 +40,24 @@ impl<'v> Facts<'v> {
         let graph_rules =
             rules.hub.enabled || rules.transitivity.enabled || rules.graph_support.enabled;
         if graph_rules {
-            facts.near = Some(
-                (0..view.face_count() as u32)
-                    .map(|f| near_of(rules, view, f))
-                    .collect(),
-            );
+            let mut start = Vec::with_capacity(view.face_count() + 1);
+            let mut items = Vec::new();
+            start.push(0);
+            for f in 0..view.face_count() as u32 {
+                push_top_neighbours(
+                    view,
+                    f,
+                    rules.bands.review_from,
+                    rules.neighbourhood.max_degree,
+                    &mut items,
+                );
+                start.push(items.len() as u32);
+            }
+            facts.near = Some(NearLists { start, items });
         }
         if rules.hub.enabled {
             let hubs = (0..view.face_count() as u32)
-                .map(|f| hub_shape(rules, view, f))
+                .map(|f| hub_shape(rules, view, f, Some(&facts.near(rules, f))))
                 .collect();
             facts.hubs = Some(hubs);
         }
@@ -63,17 +82,29 @@ impl<'v> Facts<'v> {
 
     /// The face's most similar neighbours at or above the review band, most similar first, at most
     /// `neighbourhood.max_degree` of them, as (face, edge) pairs.
-    fn near(&self, rules: &RuleSet, f: u32) -> Cow<'_, [(u32, u32)]> {
+    fn near(&self, rules: &RuleSet, f: u32) -> Cow<'_, [Nb]> {
         match &self.near {
-            Some(all) => Cow::Borrowed(&all[f as usize]),
-            None => Cow::Owned(near_of(rules, self.view, f)),
+            Some(n) => Cow::Borrowed(
+                &n.items[n.start[f as usize] as usize..n.start[f as usize + 1] as usize],
+            ),
+            None => {
+                let mut v = Vec::new();
+                push_top_neighbours(
+                    self.view,
+                    f,
+                    rules.bands.review_from,
+                    rules.neighbourhood.max_degree,
+                    &mut v,
+                );
+                Cow::Owned(v)
+            }
         }
     }
 
-    fn hub(&self, rules: &RuleSet, f: u32) -> Cow<'_, HubShape> {
+    fn hub(&self, rules: &RuleSet, f: u32) -> Option<Cow<'_, Group>> {
         match &self.hubs {
-            Some(all) => Cow::Borrowed(&all[f as usize]),
-            None => Cow::Owned(hub_shape(rules, self.view, f)),
+            Some(all) => all[f as usize].as_deref().map(Cow::Borrowed),
+            None => hub_shape(rules, self.view, f, None).map(|g| Cow::Owned(*g)),
         }
     }
 
@@ -85,50 +116,31 @@ impl<'v> Facts<'v> {
     }
 }
 
-fn near_of(rules: &RuleSet, view: &GraphView, f: u32) -> Vec<(u32, u32)> {
-    top_neighbours(
-        view,
-        f,
-        rules.bands.review_from,
-        rules.neighbourhood.max_degree,
-    )
-}
-
-/// `f`'s neighbours at `min` or more, most similar first (ties by edge order), at most `max`.
-fn top_neighbours(view: &GraphView, f: u32, min: f64, max: usize) -> Vec<(u32, u32)> {
-    let mut v: Vec<(u32, u32)> = view
-        .neighbours(f)
-        .iter()
-        .copied()
-        .filter(|&(_, e)| view.edge_at(e).similarity >= min)
-        .collect();
-    let order = |x: &(u32, u32), y: &(u32, u32)| {
-        view.edge_at(y.1)
-            .similarity
-            .total_cmp(&view.edge_at(x.1).similarity)
-            .then(x.1.cmp(&y.1))
-    };
-    if v.len() > max {
-        v.select_nth_unstable_by(max - 1, order);
-        v.truncate(max);
+/// Appends `f`'s neighbours at `min` or more to `out`, most similar first (ties by edge order), at
+/// most `max` of them.
+fn push_top_neighbours(view: &GraphView, f: u32, min: f64, max: usize, out: &mut Vec<Nb>) {
+    let from = out.len();
+    out.extend(view.neighbours(f).iter().filter_map(|&(n, e)| {
+        let s = view.edge_at(e).similarity;
+        (s >= min).then_some((n, e, s))
+    }));
+    let mine = &mut out[from..];
+    if mine.len() < 2 {
+        return;
     }
-    v.sort_unstable_by(order);
-    v
+    let order = |x: &Nb, y: &Nb| y.2.total_cmp(&x.2).then(x.1.cmp(&y.1));
+    if mine.len() > max {
+        mine.select_nth_unstable_by(max - 1, order);
+        out.truncate(from + max);
+    }
+    out[from..].sort_unstable_by(order);
 }
 
-/// A face that matches many subjects, and what its neighbours make of it.
-#[derive(Clone, Debug, Default)]
-pub(super) struct HubShape {
-    /// Distinct other known subjects among its neighbours at the hub similarity (read up to the
-    /// neighbourhood bound).
-    subjects: usize,
-    /// The structure of its neighbourhood, when it is a hub.
-    group: Option<Box<Group>>,
-}
-
-/// The neighbourhood of a hub face.
+/// The neighbourhood of a face that matches many subjects, and what it makes of the face.
 #[derive(Clone, Debug)]
-struct Group {
+pub(super) struct Group {
+    /// Distinct other known subjects among the neighbours read.
+    subjects: usize,
     /// Whether the neighbours match each other and agree: one person behind many accounts.
     ring: bool,
     /// Neighbours read.
@@ -162,30 +174,52 @@ impl Group {
     }
 }
 
-fn hub_shape(rules: &RuleSet, view: &GraphView, f: u32) -> HubShape {
+/// The group around `f` when it matches at least `hub.min_subjects` distinct other subjects;
+/// `near` is the face's neighbour list when it is at hand.
+fn hub_shape(rules: &RuleSet, view: &GraphView, f: u32, near: Option<&[Nb]>) -> Option<Box<Group>> {
     let h = &rules.hub;
     if !h.enabled {
-        return HubShape::default();
+        return None;
     }
-    let hits = top_neighbours(view, f, h.min_similarity, rules.neighbourhood.max_degree);
+    // Most faces have a handful of hits: count before gathering anything.
+    let candidates = match near {
+        // The neighbour list is complete below its bound, and at the bound there are enough.
+        Some(list) if h.min_similarity >= rules.bands.review_from => list
+            .iter()
+            .take_while(|&&(_, _, s)| s >= h.min_similarity)
+            .count(),
+        _ => view
+            .neighbours(f)
+            .iter()
+            .filter(|&&(_, e)| view.edge_at(e).similarity >= h.min_similarity)
+            .count(),
+    };
+    if candidates < h.min_subjects {
+        return None;
+    }
+    let mut hits = Vec::new();
+    push_top_neighbours(
+        view,
+        f,
+        h.min_similarity,
+        rules.neighbourhood.max_degree,
+        &mut hits,
+    );
     let own = view.subject_key(f);
     let mut seen: Vec<u32> = hits
         .iter()
-        .map(|&(n, _)| view.subject_key(n))
+        .map(|&(n, _, _)| view.subject_key(n))
         .filter(|&k| k != NO_SUBJECT && k != own)
         .collect();
     seen.sort_unstable();
     seen.dedup();
     let subjects = seen.len();
     if subjects < h.min_subjects {
-        return HubShape {
-            subjects,
-            group: None,
-        };
+        return None;
     }
     // How many of the other neighbours each neighbour matches at the review band.
     let review = rules.bands.review_from;
-    let mut members: Vec<(u32, u32)> = hits.iter().map(|&(n, _)| (n, 0)).collect();
+    let mut members: Vec<(u32, u32)> = hits.iter().map(|&(n, _, _)| (n, 0)).collect();
     let mut mutual = 0;
     for x in 0..members.len() {
         for y in x + 1..members.len() {
@@ -206,17 +240,15 @@ fn hub_shape(rules: &RuleSet, view: &GraphView, f: u32) -> HubShape {
     group_faces.push(f);
     let agreeing = agreeing(rules, view, &group_faces);
     let agreement = agreeing as f64 / group_faces.len() as f64;
-    HubShape {
+    Some(Box::new(Group {
         subjects,
-        group: Some(Box::new(Group {
-            ring: density >= h.min_density && agreement >= h.min_agreement,
-            neighbours,
-            mutual,
-            density,
-            agreeing,
-            members,
-        })),
-    }
+        ring: density >= h.min_density && agreement >= h.min_agreement,
+        neighbours,
+        mutual,
+        density,
+        agreeing,
+        members,
+    }))
 }
 
 /// How many of `faces` agree with the group on gender (a confident classification that is not the
@@ -281,12 +313,13 @@ pub(super) fn hub(
     }
     let mut ring_reason = None;
     for (f, other) in [(e.a, e.b), (e.b, e.a)] {
-        let shape = facts.hub(rules, f);
-        let Some(g) = &shape.group else { continue };
+        let Some(g) = facts.hub(rules, f) else {
+            continue;
+        };
         let face = &view.node(f).face.face_id;
         let mut evidence = vec![
             ("face_id", face.as_str().into()),
-            ("distinct_subjects", shape.subjects.into()),
+            ("distinct_subjects", g.subjects.into()),
             ("min_subjects", h.min_subjects.into()),
             ("neighbours", g.neighbours.into()),
             ("mutual_edges", g.mutual.into()),
@@ -323,7 +356,7 @@ pub(super) fn hub(
                         format!(
                             "face {face} matches {} distinct subjects whose faces also match each other: {numbers}. \
                              One person behind several accounts, a ring: the match keeps its band's verdict",
-                            shape.subjects
+                            g.subjects
                         ),
                         evidence,
                     ));
@@ -334,18 +367,18 @@ pub(super) fn hub(
                 "face {face} is at the centre of a ring of {} distinct subjects ({numbers}), but the other face \
                  matches only {k} of its {} other neighbours (share {share:.2}): it does not belong to the ring, \
                  at most review",
-                shape.subjects,
+                g.subjects,
                 g.neighbours - 1
             ),
             _ if g.ring => format!(
                 "face {face} is at the centre of a ring of {} distinct subjects ({numbers}), but the other face \
                  is not among its {} closest neighbours: at most review",
-                shape.subjects, g.neighbours
+                g.subjects, g.neighbours
             ),
             _ => format!(
                 "face {face} matches {} distinct subjects at {}% or more, but they do not look like one person: \
                  {numbers}. A poster, a generic or low-quality face (a star): at most review",
-                shape.subjects, h.min_similarity
+                g.subjects, h.min_similarity
             ),
         };
         out.cap(
@@ -372,8 +405,6 @@ pub(super) struct Closure {
     /// Faces on a's side and on b's side, a and b included.
     side_a: u32,
     side_b: u32,
-    /// One far pair, for the sentence: the faces and what is known of their similarity.
-    example: Option<(u32, u32, Far)>,
 }
 
 impl Closure {
@@ -401,67 +432,91 @@ enum Far {
 }
 
 fn closure(rules: &RuleSet, facts: &Facts<'_>, i: u32) -> Closure {
-    let view = facts.view;
-    let e = view.edge_at(i);
-    if !rules.transitivity.enabled || e.similarity < rules.bands.confirm_at {
-        return Closure::default();
-    }
-    let near_a = facts.near(rules, e.a);
-    let near_b = facts.near(rules, e.b);
-    let na: Vec<u32> = near_a
-        .iter()
-        .map(|&(f, _)| f)
-        .filter(|&f| f != e.b)
-        .collect();
-    let nb: Vec<u32> = near_b
-        .iter()
-        .map(|&(f, _)| f)
-        .filter(|&f| f != e.a)
-        .collect();
-    if na.is_empty() && nb.is_empty() {
-        return Closure {
-            side_a: 1,
-            side_b: 1,
-            ..Closure::default()
-        };
-    }
-    let common: Vec<u32> = if rules.neighbourhood.max_hops <= 1 {
-        na.iter().copied().filter(|f| nb.contains(f)).collect()
-    } else {
-        let ra = reach(rules, facts, e.a, e.b);
-        let rb = reach(rules, facts, e.b, e.a);
-        ra.intersection(&rb).copied().collect()
-    };
-    let side_a: Vec<u32> = std::iter::once(e.a)
-        .chain(na.iter().copied().filter(|f| !common.contains(f)))
-        .collect();
-    let side_b: Vec<u32> = std::iter::once(e.b)
-        .chain(nb.iter().copied().filter(|f| !common.contains(f)))
-        .collect();
     let mut out = Closure {
-        support: common.len() as u32,
-        side_a: side_a.len() as u32,
-        side_b: side_b.len() as u32,
+        side_a: 1,
+        side_b: 1,
         ..Closure::default()
     };
-    for &x in &side_a {
-        for &y in &side_b {
-            if (x, y) == (e.a, e.b) || x == y {
-                continue;
-            }
-            match known_far(rules, view, x, y) {
-                Known::Match => out.support += 1,
-                Known::Far(far) => {
-                    out.far += 1;
-                    if out.example.is_none() {
-                        out.example = Some((x, y, far));
-                    }
-                }
-                Known::Unknown => {}
+    if rules.transitivity.enabled && facts.view.edge_at(i).similarity >= rules.bands.confirm_at {
+        let (common, side_a, side_b) = across_pairs(rules, facts, i, |_, _, known| match known {
+            Known::Match => out.support += 1,
+            Known::Far(_) => out.far += 1,
+            Known::Unknown => {}
+        });
+        out.support += common;
+        out.side_a = side_a;
+        out.side_b = side_b;
+    }
+    out
+}
+
+/// The first far pair across edge `i`, for the sentence that explains a doubt.
+fn far_example(rules: &RuleSet, facts: &Facts<'_>, i: u32) -> Option<(u32, u32, Far)> {
+    let mut example = None;
+    across_pairs(rules, facts, i, |x, y, known| {
+        if let (None, Known::Far(far)) = (&example, known) {
+            example = Some((x, y, far));
+        }
+    });
+    example
+}
+
+/// Visits what is known of every pair across edge `i` = (a, b): a or a neighbour of a only, with
+/// b or a neighbour of b only. Returns how many faces both sides share (within `max_hops`) and the
+/// size of each side.
+fn across_pairs(
+    rules: &RuleSet,
+    facts: &Facts<'_>,
+    i: u32,
+    mut pair: impl FnMut(u32, u32, Known),
+) -> (u32, u32, u32) {
+    let view = facts.view;
+    let e = view.edge_at(i);
+    let near_a = facts.near(rules, e.a);
+    let near_b = facts.near(rules, e.b);
+    if near_a.len() <= 1 && near_b.len() <= 1 {
+        // Only each other: nothing around the edge to bear on it.
+        return (0, 1, 1);
+    }
+    let in_list = |list: &[Nb], f: u32| list.iter().any(|&(n, _, _)| n == f);
+    // Faces that tie both sides together: common neighbours, or with more hops, common reach.
+    let reached = (rules.neighbourhood.max_hops > 1)
+        .then(|| (reach(rules, facts, e.a, e.b), reach(rules, facts, e.b, e.a)));
+    let common = |f: u32| match &reached {
+        None => in_list(&near_a, f) && in_list(&near_b, f),
+        Some((ra, rb)) => ra.contains(&f) && rb.contains(&f),
+    };
+    let common_count = match &reached {
+        None => near_a
+            .iter()
+            .filter(|&&(f, _, _)| f != e.b && in_list(&near_b, f))
+            .count() as u32,
+        Some((ra, rb)) => ra.intersection(rb).count() as u32,
+    };
+    // Each side: its face and its own neighbours, common faces left out.
+    fn side<'a>(
+        face: u32,
+        list: &'a [Nb],
+        other: u32,
+        common: &'a impl Fn(u32) -> bool,
+    ) -> impl Iterator<Item = u32> + 'a {
+        std::iter::once(face).chain(
+            list.iter()
+                .map(|&(f, _, _)| f)
+                .filter(move |&f| f != other && !common(f)),
+        )
+    }
+    let side_b_size = side(e.b, &near_b, e.a, &common).count() as u32;
+    let mut side_a_size = 0;
+    for x in side(e.a, &near_a, e.b, &common) {
+        side_a_size += 1;
+        for y in side(e.b, &near_b, e.a, &common) {
+            if (x, y) != (e.a, e.b) && x != y {
+                pair(x, y, known_far(rules, view, x, y));
             }
         }
     }
-    out
+    (common_count, side_a_size, side_b_size)
 }
 
 /// The faces within `max_hops` steps of `from` through neighbour lists, never through `not`.
@@ -471,7 +526,7 @@ fn reach(rules: &RuleSet, facts: &Facts<'_>, from: u32, not: u32) -> FxHashSet<u
     for _ in 0..rules.neighbourhood.max_hops {
         let mut next = Vec::new();
         for f in frontier {
-            for &(n, _) in facts.near(rules, f).iter() {
+            for &(n, _, _) in facts.near(rules, f).iter() {
                 if n != not && n != from && seen.insert(n) {
                     next.push(n);
                 }
@@ -500,18 +555,16 @@ fn known_far(rules: &RuleSet, view: &GraphView, u: u32, v: u32) -> Known {
         };
     }
     for (searched, other) in [(u, v), (v, u)] {
-        let target = view.node(other);
-        for s in view.searches_of(searched) {
-            let Some(bound) = s.bound else { continue };
-            if bound.get() <= far
-                && target.seq <= s.collection_seq
-                && s.collection_id == target.face.collection_id
-            {
-                return Known::Far(Far::Silence {
-                    searched,
-                    bound: bound.get(),
-                });
-            }
+        let (seq, collection) = (view.node(other).seq, view.collection_key(other));
+        let silent = view
+            .searches_of(searched)
+            .iter()
+            .find(|s| s.bound <= far && seq <= s.seq && s.collection == collection);
+        if let Some(s) = silent {
+            return Known::Far(Far::Silence {
+                searched,
+                bound: s.bound,
+            });
         }
     }
     Known::Unknown
@@ -539,35 +592,33 @@ pub(super) fn transitivity(
     // Shares rather than counts: a competitor in a larger group knows of more pairs either way.
     let key = |c: &Closure, sim: f64, idx: u32| (c.share(), sim, std::cmp::Reverse(idx));
     let my_key = key(&mine, e.similarity, i);
-    let mut best: Option<(u32, u32, Closure)> = None;
+    let mut best: Option<(u32, u32, f64, Closure)> = None;
     for (pivot, far_end) in [(e.a, e.b), (e.b, e.a)] {
         let far_near = facts.near(rules, far_end);
-        for &(x, xi) in facts.near(rules, pivot).iter() {
+        for &(x, xi, sim) in facts.near(rules, pivot).iter() {
             // A competitor leads from the pivot into its own side: not to the far end, nor to a
             // face the far end matches too.
-            if x == far_end || far_near.iter().any(|&(f, _)| f == x) {
-                continue;
-            }
-            let other = view.edge_at(xi);
-            if other.similarity < rules.bands.confirm_at {
+            if sim < rules.bands.confirm_at
+                || x == far_end
+                || far_near.iter().any(|&(f, _, _)| f == x)
+            {
                 continue;
             }
             let theirs = facts.closure(rules, xi);
-            let better = key(&theirs, other.similarity, xi) > my_key;
-            let best_so_far = best.as_ref().map_or(true, |(_, bi, bc)| {
-                key(&theirs, other.similarity, xi) > key(bc, view.edge_at(*bi).similarity, *bi)
-            });
-            if better && best_so_far {
-                best = Some((x, xi, theirs));
+            let their_key = key(&theirs, sim, xi);
+            let best_so_far = best
+                .as_ref()
+                .map_or(true, |&(_, bi, bs, bc)| their_key > key(&bc, bs, bi));
+            if their_key > my_key && best_so_far {
+                best = Some((x, xi, sim, theirs));
             }
         }
     }
-    let Some((x, xi, theirs)) = best else {
+    let Some((x, _, other_similarity, theirs)) = best else {
         return;
     };
     let id = |f: u32| view.node(f).face.face_id.as_str();
-    let other_similarity = view.edge_at(xi).similarity;
-    let what = match mine.example {
+    let what = match far_example(rules, facts, i) {
         Some((u, v, Far::Edge(s))) => format!("{} and {} are only {s:.2} similar", id(u), id(v)),
         Some((u, v, Far::Silence { searched, bound })) => format!(
             "searching face {} did not return face {}, so they are below {bound:.2}",
@@ -646,13 +697,15 @@ pub(super) fn graph_support(
     }
     let near_b = facts.near(rules, e.b);
     let mut via: Vec<(u32, f64, f64)> = Vec::new();
-    for &(x, xi) in facts.near(rules, e.a).iter() {
-        let leg_a = view.edge_at(xi).similarity;
-        if x == e.b || leg_a < g.min_similarity {
+    for &(x, _, leg_a) in facts.near(rules, e.a).iter() {
+        if leg_a < g.min_similarity {
+            // The list is most similar first: no later neighbour is strong enough either.
+            break;
+        }
+        if x == e.b {
             continue;
         }
-        if let Some(&(_, yi)) = near_b.iter().find(|&&(y, _)| y == x) {
-            let leg_b = view.edge_at(yi).similarity;
+        if let Some(&(_, _, leg_b)) = near_b.iter().find(|&&(y, _, _)| y == x) {
             if leg_b >= g.min_similarity {
                 via.push((x, leg_a, leg_b));
             }

@@ -477,6 +477,13 @@ impl RuleSet {
                 "must be from 2 to 1000",
             ));
         }
+        if self.hub.min_subjects > self.neighbourhood.max_degree {
+            return Err(invalid(
+                "hub.min_subjects",
+                self.hub.min_subjects,
+                "must not be above neighbourhood.max_degree (a hub is counted among the neighbours read)",
+            ));
+        }
         if self.graph_support.min_paths == 0 {
             return Err(invalid("graph_support.min_paths", 0, "must be at least 1"));
         }
