@@ -304,9 +304,11 @@ fn built_in_rules() {
         ("contradictory decisions go to review",
             graph(vec![f(1), f(2), f(3), f(4)]).edge(2, 4, 99.0).decide(1, 2, Same).decide(2, 3, Same).decide(3, 4, Same).decide(1, 3, Different), (2, 4), Review, &[AnalystSame, ImpliedDifferent]),
         ("transitivity: the weaker strong link goes to review",
-            graph(vec![f(1), f(2), f(3)]).edge(1, 2, 99.0).edge(2, 3, 98.8).edge(1, 3, 81.0), (2, 3), Review, &[Transitivity]),
+            graph(vec![f(1), f(2), f(3)]).edge(1, 2, 99.0).edge(2, 3, 98.8).edge(1, 3, 71.0), (2, 3), Review, &[Transitivity]),
         ("transitivity: the stronger link stays confirmed",
-            graph(vec![f(1), f(2), f(3)]).edge(1, 2, 99.0).edge(2, 3, 98.8).edge(1, 3, 81.0), (1, 2), Confirmed, &[]),
+            graph(vec![f(1), f(2), f(3)]).edge(1, 2, 99.0).edge(2, 3, 98.8).edge(1, 3, 71.0), (1, 2), Confirmed, &[]),
+        ("transitivity: a third side the engine still returns as a candidate is not far apart",
+            graph(vec![f(1), f(2), f(3)]).edge(1, 2, 99.0).edge(2, 3, 98.8).edge(1, 3, 85.0), (2, 3), Confirmed, &[]),
         ("transitivity: a review-band third side is no contradiction",
             graph(vec![f(1), f(2), f(3)]).edge(1, 2, 99.0).edge(2, 3, 98.8).edge(1, 3, 93.0), (2, 3), Confirmed, &[]),
         ("transitivity from a search's silence",
@@ -362,7 +364,7 @@ fn graph_patterns() {
         .edge(1, 3, 99.8)
         .edge(1, 4, 99.5)
         .edge(1, 5, 99.5)
-        .edge(2, 3, 81.0)
+        .edge(2, 3, 70.0)
         .edge(2, 4, 99.5)
         .edge(2, 5, 99.5)
         .edge(3, 4, 99.5)
@@ -413,6 +415,8 @@ fn graph_patterns() {
             star(99.5).rules(|r| r.hub.enabled = false), (1, 2), Confirmed, &[]),
         ("transitivity spares a weaker link in a dense group", dense.clone(), (1, 2), Confirmed, &[]),
         ("and the stronger one", dense.clone(), (1, 3), Confirmed, &[]),
+        ("unless the group must be denser than it is",
+            dense.clone().rules(|r| r.transitivity.min_support = 0.9), (1, 2), Review, &[Transitivity]),
         ("and the low pair itself stays in review by its band", dense, (2, 3), Review, &[GraphSupport]),
         ("a bridge between two dense groups goes to review, however strong", bridge.clone(), (1, 4), Review, &[Transitivity]),
         ("the groups' own edges stay confirmed", bridge.clone(), (1, 2), Confirmed, &[]),
