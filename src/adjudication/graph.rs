@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 
 use rustc_hash::FxHashSet;
 
-use super::rules::{num, Outcome};
+use super::rules::{num, sim, Outcome};
 use super::view::{GraphView, ViewEdge, NO_SUBJECT};
 use super::RuleSet;
 use crate::model::{AgeRange, Reason, ReasonCode, Verdict};
@@ -619,24 +619,27 @@ pub(super) fn transitivity(
     };
     let id = |f: u32| view.node(f).face.face_id.as_str();
     let what = match far_example(rules, facts, i) {
-        Some((u, v, Far::Edge(s))) => format!("{} and {} are only {s:.2} similar", id(u), id(v)),
+        Some((u, v, Far::Edge(s))) => {
+            format!("{} and {} are only {} similar", id(u), id(v), sim(s))
+        }
         Some((u, v, Far::Silence { searched, bound })) => format!(
-            "searching face {} did not return face {}, so they are below {bound:.2}",
+            "searching face {} did not return face {}, so they are below {}",
             id(searched),
-            id(if searched == u { v } else { u })
+            id(if searched == u { v } else { u }),
+            sim(bound)
         ),
         None => String::new(),
     };
     let bridge = mine.side_a > 1 && mine.side_b > 1;
     let message = if bridge {
         format!(
-            "faces {} and {} match at {:.2}, but the groups around them do not: of the pairs across \
+            "faces {} and {} match at {}, but the groups around them do not: of the pairs across \
              ({} faces on one side, {} on the other), {} are far apart (below {}; {what}) and {} tie the \
-             two sides together, a share under {}. The link to {} ({:.2}) stands on more support: \
+             two sides together, a share under {}. The link to {} ({}) stands on more support: \
              this is a bridge between two groups, at most review",
             id(e.a),
             id(e.b),
-            e.similarity,
+            sim(e.similarity),
             mine.side_a,
             mine.side_b,
             mine.far,
@@ -644,19 +647,19 @@ pub(super) fn transitivity(
             mine.support,
             t.min_support,
             id(x),
-            other_similarity
+            sim(other_similarity)
         )
     } else {
         format!(
-            "faces {} and {} match at {:.2}, but {what} ({} such pairs far apart, {} supporting), while \
-             the link to {} ({:.2}) stands on more support: this is the weaker link",
+            "faces {} and {} match at {}, but {what} ({} such pairs far apart, {} supporting), while \
+             the link to {} ({}) stands on more support: this is the weaker link",
             id(e.a),
             id(e.b),
-            e.similarity,
+            sim(e.similarity),
             mine.far,
             mine.support,
             id(x),
-            other_similarity
+            sim(other_similarity)
         )
     };
     out.cap(
@@ -717,15 +720,22 @@ pub(super) fn graph_support(
     let shown: Vec<String> = via
         .iter()
         .take(3)
-        .map(|&(x, s1, s2)| format!("{} ({s1:.2} and {s2:.2})", view.node(x).face.face_id))
+        .map(|&(x, s1, s2)| {
+            format!(
+                "{} ({} and {})",
+                view.node(x).face.face_id,
+                sim(s1),
+                sim(s2)
+            )
+        })
         .collect();
     out.floor = Verdict::Review;
     out.reasons.push(Reason::new(
         ReasonCode::GraphSupport,
         format!(
-            "similarity {:.2} is below the review band, but both faces match {} other faces at {}% or more \
+            "similarity {} is below the review band, but both faces match {} other faces at {}% or more \
              (through {}{}): raised to review, never to confirmed",
-            e.similarity,
+            sim(e.similarity),
             via.len(),
             g.min_similarity,
             shown.join(", "),

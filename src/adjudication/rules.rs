@@ -106,6 +106,13 @@ impl BandTexts {
     }
 }
 
+/// A similarity as sentences show it, with [`similarity_decimals`] decimals.
+pub(super) fn sim(v: f64) -> String {
+    let mut out = String::with_capacity(16);
+    push_similarity(&mut out, v);
+    out
+}
+
 /// Appends a similarity with [`similarity_decimals`] decimals through integer formatting, much
 /// cheaper than `{:.*}` on a float.
 fn push_similarity(out: &mut String, v: f64) {
