@@ -54,7 +54,7 @@ pub struct EngineAlone {
 pub struct ClusterCounts {
     /// Clusters of two or more faces.
     pub clusters: usize,
-    /// Clusters with two or more distinct subjects: fraud leads.
+    /// Clusters with two or more distinct known subjects: fraud leads.
     pub leads: usize,
     /// Clusters whose labelled faces carry more than one identity.
     pub mixed: usize,
@@ -62,11 +62,12 @@ pub struct ClusterCounts {
     pub lead_pairs: usize,
     /// Of those, pairs of one identity (pairwise precision = `lead_pairs_genuine / lead_pairs`).
     pub lead_pairs_genuine: usize,
-    /// Identities with two or more faces of different subjects.
+    /// Identities whose faces belong to two or more known subjects.
     pub identities: usize,
     /// Of those, identities whose faces are exactly one lead, with no other identity in it.
     pub identities_as_one_lead: usize,
-    /// Sets of an identity's faces that confirm-band edges alone join (two or more faces each).
+    /// Sets of an identity's faces that confirm-band edges alone join, each of two or more known
+    /// subjects.
     pub band_groups: usize,
     /// Of those, sets lying inside one cluster that is a fraud lead.
     pub band_groups_in_one_lead: usize,
@@ -376,12 +377,7 @@ fn clusters(
             .iter()
             .filter_map(|id| view.face_index(id))
             .collect();
-        let mut subjects: Vec<u32> = members.iter().map(|&f| view.subject_key(f)).collect();
-        let unknown = subjects.iter().filter(|&&s| s == NO_SUBJECT).count();
-        subjects.retain(|&s| s != NO_SUBJECT);
-        subjects.sort_unstable();
-        subjects.dedup();
-        lead[ci] = subjects.len() + unknown >= 2;
+        lead[ci] = spans_subjects(view, &members);
         let mut ids: Vec<u32> = members
             .iter()
             .filter_map(|&f| identity[f as usize])
@@ -448,14 +444,17 @@ fn clusters(
     counts
 }
 
-/// Whether faces belong to two or more customers (a face without a subject is a customer of its own).
+/// Whether faces belong to two or more known customers: what makes a cluster a fraud lead, as
+/// [`crate::cluster::Cluster::subjects`] counts them.
 fn spans_subjects(view: &GraphView, faces: &[u32]) -> bool {
-    let mut subjects: Vec<u32> = faces.iter().map(|&f| view.subject_key(f)).collect();
-    let unknown = subjects.iter().filter(|&&s| s == NO_SUBJECT).count();
-    subjects.retain(|&s| s != NO_SUBJECT);
+    let mut subjects: Vec<u32> = faces
+        .iter()
+        .map(|&f| view.subject_key(f))
+        .filter(|&s| s != NO_SUBJECT)
+        .collect();
     subjects.sort_unstable();
     subjects.dedup();
-    subjects.len() + unknown >= 2
+    subjects.len() >= 2
 }
 
 #[cfg(test)]

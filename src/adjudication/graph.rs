@@ -81,7 +81,7 @@ impl<'v> Facts<'v> {
     }
 
     /// The face's most similar neighbours at or above the review band, most similar first, at most
-    /// `neighbourhood.max_degree` of them, as (face, edge) pairs.
+    /// `neighbourhood.max_degree` of them.
     fn near(&self, rules: &RuleSet, f: u32) -> Cow<'_, [Nb]> {
         match &self.near {
             Some(n) => Cow::Borrowed(
