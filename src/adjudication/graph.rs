@@ -298,8 +298,9 @@ fn agreeing(rules: &RuleSet, view: &GraphView, faces: &[u32]) -> usize {
         .count()
 }
 
-/// Rings and stars: an edge at a hub face is capped at review unless the hub is a ring and the
-/// other face belongs to it; a ring's edges keep their band's verdict, with a `ring` reason.
+/// Rings and stars: an edge at a star is capped at review; a ring's edges keep their band's
+/// verdict, with a `ring` reason when the other face belongs to the ring (matches at least
+/// `min_density` of the ring's other faces).
 pub(super) fn hub(
     rules: &RuleSet,
     view: &GraphView,
@@ -348,39 +349,29 @@ pub(super) fn hub(
             evidence.push(("other_face_matches", k.into()));
             evidence.push(("other_face_share", num(share)));
         }
-        let message = match member {
-            Some((_, share)) if g.ring && share >= h.min_density => {
-                if ring_reason.is_none() {
-                    ring_reason = Some(Reason::new(
-                        ReasonCode::Ring,
-                        format!(
-                            "face {face} matches {} distinct subjects whose faces also match each other: {numbers}. \
-                             One person behind several accounts, a ring: the match keeps its band's verdict",
-                            g.subjects
-                        ),
-                        evidence,
-                    ));
-                }
-                continue;
+        if g.ring {
+            // A ring's edges keep their band's verdict. An edge to a face that matches few of the
+            // ring's other faces gets no ring reason; whether it is a weak link is the
+            // transitivity rule's to say, as for any edge.
+            let belongs = member.is_some_and(|(_, share)| share >= h.min_density);
+            if belongs && ring_reason.is_none() {
+                ring_reason = Some(Reason::new(
+                    ReasonCode::Ring,
+                    format!(
+                        "face {face} matches {} distinct subjects whose faces also match each other: {numbers}. \
+                         One person behind several accounts, a ring: the match keeps its band's verdict",
+                        g.subjects
+                    ),
+                    evidence,
+                ));
             }
-            Some((k, share)) if g.ring => format!(
-                "face {face} is at the centre of a ring of {} distinct subjects ({numbers}), but the other face \
-                 matches only {k} of its {} other neighbours (share {share:.2}): it does not belong to the ring, \
-                 at most review",
-                g.subjects,
-                g.neighbours - 1
-            ),
-            _ if g.ring => format!(
-                "face {face} is at the centre of a ring of {} distinct subjects ({numbers}), but the other face \
-                 is not among its {} closest neighbours: at most review",
-                g.subjects, g.neighbours
-            ),
-            _ => format!(
-                "face {face} matches {} distinct subjects at {}% or more, but they do not look like one person: \
-                 {numbers}. A poster, a generic or low-quality face (a star): at most review",
-                g.subjects, h.min_similarity
-            ),
-        };
+            continue;
+        }
+        let message = format!(
+            "face {face} matches {} distinct subjects at {}% or more, but they do not look like one person: \
+             {numbers}. A poster, a generic or low-quality face (a star): at most review",
+            g.subjects, h.min_similarity
+        );
         out.cap(
             Verdict::Review,
             h.penalty,
