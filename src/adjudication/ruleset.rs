@@ -129,8 +129,8 @@ pub struct TransitivityRule {
     /// Whether the rule runs.
     pub enabled: bool,
     /// A pair below this similarity (an edge, or a search's silence) is far apart and contradicts
-    /// the link; the default is the usual search threshold, so that "far" means the engine did not
-    /// even return the pair as a candidate.
+    /// the link; the default is the review band's start, so that only pairs the rules would not
+    /// review count against a link.
     pub far_below: f64,
     /// The share of supporting cross pairs (of those known to match or to be far apart) at or
     /// above which an edge sits in a dense group and is never doubted, 0-1.
@@ -284,7 +284,7 @@ impl Default for TransitivityRule {
     fn default() -> Self {
         Self {
             enabled: true,
-            far_below: 80.0,
+            far_below: 90.0,
             min_support: 0.25,
             penalty: 5.0,
         }
