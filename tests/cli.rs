@@ -420,7 +420,7 @@ fn review_queue_opens_as_csv() {
     assert!(rows
         .iter()
         .any(|r| r[col("reason_codes")].contains("gender_contradiction")
-            && &r[col("similarity")] == "97.9900"));
+            && &r[col("similarity")] == "97.99"));
     assert!(rows.iter().all(|r| &r[col("verdict")] == "review"));
     let table = app.ok(&["review"]);
     assert!(table.contains("4 matches to review"), "{table}");

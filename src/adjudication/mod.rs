@@ -2,14 +2,17 @@
 //! them to a verdict with reasons. Each built-in rule contributes a score penalty, a cap on the
 //! verdict, a veto or an analyst override, always with a stable code, a sentence and its numbers.
 
+mod eval;
+mod graph;
 mod rules;
 mod ruleset;
 mod view;
 
+pub use eval::{evaluate, ClusterCounts, EngineAlone, Figures, PairCounts, TargetCheck};
 pub use rules::in_review_queue;
 pub use ruleset::{
-    AgeRule, AnalystRule, BandRetention, Bands, GenderRule, HubRule, QualityRule, RuleSet,
-    RuleSetError, Toggle, TransitivityRule,
+    AgeRule, AnalystRule, BandRetention, Bands, GenderRule, GraphSupportRule, HubRule,
+    Neighbourhood, QualityRule, RuleSet, RuleSetError, Toggle, TransitivityRule,
 };
 pub use view::{FaceNode, GraphView, MissingFace};
 
@@ -53,23 +56,16 @@ impl Adjudicator {
     /// its siblings and so needs [`Adjudicator::judge_all`]). `None` when the view has no such edge.
     pub fn judge(&self, view: &GraphView, pair: &FacePair) -> Option<Judgement> {
         let i = view.edge_id(pair)?;
-        let e = view.edge_at(i);
-        let hub_a = rules::hub_subjects(&self.rules, view, e.a);
-        let hub_b = rules::hub_subjects(&self.rules, view, e.b);
-        Some(rules::judge_edge(self, view, i, hub_a, hub_b))
+        let facts = graph::Facts::on_demand(view);
+        Some(rules::judge_edge(self, view, &facts, i))
     }
 
     /// Judges every edge of the view, then applies band retention; the judgements come in the order of
     /// [`GraphView::pairs`].
     pub fn judge_all(&self, view: &GraphView) -> Vec<Judgement> {
-        let hubs: Vec<usize> = (0..view.face_count() as u32)
-            .map(|f| rules::hub_subjects(&self.rules, view, f))
-            .collect();
+        let facts = graph::Facts::all(&self.rules, view);
         let mut judged: Vec<Judgement> = (0..view.edge_count() as u32)
-            .map(|i| {
-                let e = view.edge_at(i);
-                rules::judge_edge(self, view, i, hubs[e.a as usize], hubs[e.b as usize])
-            })
+            .map(|i| rules::judge_edge(self, view, &facts, i))
             .collect();
         rules::apply_band_retention(&self.rules, view, &mut judged);
         judged

@@ -2,9 +2,12 @@
 //! verdict is the similarity band's, capped by the rules that doubt it, vetoed by the ones that rule
 //! it out, and overridden by analysts.
 
+use super::graph::{self, Facts};
 use super::view::{GraphView, ViewEdge, NO_SUBJECT};
 use super::{Adjudicator, RuleSet};
-use crate::model::{DecisionKind, Evidence, Judgement, Reason, ReasonCode, Verdict};
+use crate::model::{
+    similarity_decimals, DecisionKind, Evidence, Judgement, Reason, ReasonCode, Verdict,
+};
 
 /// Whether a judged edge belongs in the analysts' review queue: a `review` verdict that band retention
 /// did not hold back and that is not a customer matching their own photo.
@@ -14,34 +17,38 @@ pub fn in_review_queue(j: &Judgement) -> bool {
         && !j.has(ReasonCode::SameSubject)
 }
 
-struct Outcome {
-    band: Verdict,
-    cap: Verdict,
+/// What the rules made of an edge so far.
+pub(super) struct Outcome {
+    /// The similarity band's verdict.
+    pub(super) band: Verdict,
+    /// The strongest verdict the doubting rules allow.
+    pub(super) cap: Verdict,
+    /// The weakest verdict graph support allows (`rejected` unless it fired).
+    pub(super) floor: Verdict,
     veto: bool,
     analyst: Option<Verdict>,
     penalty: f64,
-    reasons: Vec<Reason>,
+    pub(super) reasons: Vec<Reason>,
 }
 
 impl Outcome {
-    fn cap(&mut self, cap: Verdict, penalty: f64, reason: Reason) {
+    pub(super) fn cap(&mut self, cap: Verdict, penalty: f64, reason: Reason) {
         self.cap = self.cap.at_most(cap);
         self.penalty += penalty;
         self.reasons.push(reason);
     }
 }
 
-fn num(v: f64) -> Evidence {
+pub(super) fn num(v: f64) -> Evidence {
     Evidence::Number(v)
 }
 
-/// Judges edge `i` without band retention; `hub_a`/`hub_b` are the distinct-subject counts of its faces.
+/// Judges edge `i` without band retention, reading the graph through `facts`.
 pub(super) fn judge_edge(
     adj: &Adjudicator,
     view: &GraphView,
+    facts: &Facts<'_>,
     i: u32,
-    hub_a: usize,
-    hub_b: usize,
 ) -> Judgement {
     let rules = adj.rules();
     let e = view.edge_at(i);
@@ -52,15 +59,19 @@ pub(super) fn judge_edge(
     gender(rules, view, e, &mut out);
     age(rules, view, e, &mut out);
     quality(rules, view, e, &mut out);
-    hub(rules, view, e, hub_a, hub_b, &mut out);
-    transitivity(rules, view, i, &mut out);
+    graph::hub(rules, view, facts, e, &mut out);
+    graph::transitivity(rules, view, facts, i, &mut out);
+    graph::graph_support(rules, view, facts, e, &mut out);
     analyst(rules, view, e, &mut out);
+    // Graph support raises the band's verdict (rejected to review at most) before the caps lower
+    // it; a veto and then an analyst's decision override both.
     let verdict = match out.analyst {
         Some(v) => v,
         None if out.veto => Verdict::Rejected,
-        None => out.band.at_most(out.cap),
+        None => out.band.min(out.floor).at_most(out.cap),
     };
-    let score = ((sim - out.penalty).clamp(0.0, 100.0) * 1e4).round() / 1e4;
+    // Full precision: rounding made scores near 100 tie where the similarities do not.
+    let score = (sim - out.penalty).clamp(0.0, 100.0);
     Judgement {
         verdict,
         score,
@@ -95,13 +106,29 @@ impl BandTexts {
     }
 }
 
-/// Appends `v` with two decimals through integer formatting, much cheaper than `{:.2}` on a float.
-fn push_two_decimals(out: &mut String, v: f64) {
+/// A similarity as sentences show it, with [`similarity_decimals`] decimals.
+pub(super) fn sim(v: f64) -> String {
+    let mut out = String::with_capacity(16);
+    push_similarity(&mut out, v);
+    out
+}
+
+/// Appends a similarity with [`similarity_decimals`] decimals through integer formatting, much
+/// cheaper than `{:.*}` on a float.
+fn push_similarity(out: &mut String, v: f64) {
     use std::fmt::Write;
-    let cents = (v * 100.0).round() as i64;
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    let _ = write!(out, "{sign}{}.{:02}", cents / 100, cents % 100);
+    let decimals = similarity_decimals(v);
+    let scale = 10u64.pow(decimals as u32);
+    // Similarities are 0-100, so the scaled value fits with twelve decimals to spare.
+    let scaled = (v.abs() * scale as f64).round() as u64;
+    let sign = if v < 0.0 && scaled > 0 { "-" } else { "" };
+    let _ = write!(
+        out,
+        "{sign}{}.{:0width$}",
+        scaled / scale,
+        scaled % scale,
+        width = decimals
+    );
 }
 
 fn similarity_band(rules: &RuleSet, texts: &BandTexts, sim: f64) -> Outcome {
@@ -115,7 +142,7 @@ fn similarity_band(rules: &RuleSet, texts: &BandTexts, sim: f64) -> Outcome {
     };
     let mut message = String::with_capacity(16 + tail.len());
     message.push_str("similarity ");
-    push_two_decimals(&mut message, sim);
+    push_similarity(&mut message, sim);
     message.push_str(tail);
     let reason = Reason::new(
         ReasonCode::SimilarityBand,
@@ -129,6 +156,7 @@ fn similarity_band(rules: &RuleSet, texts: &BandTexts, sim: f64) -> Outcome {
     Outcome {
         band,
         cap: Verdict::Confirmed,
+        floor: Verdict::Rejected,
         veto: false,
         analyst: None,
         penalty: 0.0,
@@ -300,156 +328,6 @@ fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
                 evidence,
             },
         );
-    }
-}
-
-/// How many distinct known subjects other than its own a face matches at the hub rule's similarity.
-/// Neighbours whose subject is unknown do not count: one person's many unlabelled photos are not a hub.
-pub(super) fn hub_subjects(rules: &RuleSet, view: &GraphView, f: u32) -> usize {
-    if !rules.hub.enabled {
-        return 0;
-    }
-    let own = view.subject_key(f);
-    let mut seen: Vec<u32> = view
-        .neighbours(f)
-        .iter()
-        .filter(|&&(_, ei)| view.edge_at(ei).similarity >= rules.hub.min_similarity)
-        .map(|&(n, _)| view.subject_key(n))
-        .filter(|&k| k != NO_SUBJECT && k != own)
-        .collect();
-    if seen.len() < rules.hub.min_subjects {
-        return seen.len();
-    }
-    seen.sort_unstable();
-    seen.dedup();
-    seen.len()
-}
-
-fn hub(
-    rules: &RuleSet,
-    view: &GraphView,
-    e: &ViewEdge,
-    hub_a: usize,
-    hub_b: usize,
-    out: &mut Outcome,
-) {
-    let h = &rules.hub;
-    if !h.enabled {
-        return;
-    }
-    for (count, idx) in [(hub_a, e.a), (hub_b, e.b)] {
-        if count >= h.min_subjects {
-            let face = &view.node(idx).face.face_id;
-            out.cap(
-                Verdict::Review,
-                h.penalty,
-                Reason::new(
-                    ReasonCode::HubFace,
-                    format!(
-                        "face {face} matches {count} distinct subjects at {}% or more (a poster, a generic or \
-                         low-quality face): at most review",
-                        h.min_similarity
-                    ),
-                    vec![
-                        ("face_id", face.as_str().into()),
-                        ("distinct_subjects", count.into()),
-                        ("min_subjects", h.min_subjects.into()),
-                    ],
-                ),
-            );
-            return;
-        }
-    }
-}
-
-/// What is known of the similarity of two faces: an edge's value, or a search's silence.
-enum ThirdSide {
-    Edge(f64),
-    Silence { searched: u32, bound: f64 },
-}
-
-fn third_side_far_below(rules: &RuleSet, view: &GraphView, u: u32, v: u32) -> Option<ThirdSide> {
-    let far = rules.transitivity.far_below;
-    if let Some(edge) = view.edge_between(u, v) {
-        return (edge.similarity < far).then_some(ThirdSide::Edge(edge.similarity));
-    }
-    for (searched, other) in [(u, v), (v, u)] {
-        let target = view.node(other);
-        for s in view.searches_of(searched) {
-            let Some(bound) = s.bound else { continue };
-            if bound.get() <= far
-                && target.seq <= s.collection_seq
-                && s.collection_id == target.face.collection_id
-            {
-                return Some(ThirdSide::Silence {
-                    searched,
-                    bound: bound.get(),
-                });
-            }
-        }
-    }
-    None
-}
-
-fn transitivity(rules: &RuleSet, view: &GraphView, i: u32, out: &mut Outcome) {
-    let t = &rules.transitivity;
-    let e = view.edge_at(i);
-    let strong = rules.bands.confirm_at;
-    if !t.enabled || e.similarity < strong {
-        return;
-    }
-    // The edge is the weak link of a triangle when another strong edge shares one of its faces, the
-    // third side is known to be far below, and this edge is the weaker of the two strong ones.
-    for (pivot, far_end) in [(e.a, e.b), (e.b, e.a)] {
-        for &(x, xi) in view.neighbours(pivot) {
-            if x == far_end || xi == i {
-                continue;
-            }
-            let other = view.edge_at(xi);
-            let weaker =
-                e.similarity < other.similarity || (e.similarity == other.similarity && i > xi);
-            if other.similarity < strong || !weaker {
-                continue;
-            }
-            let Some(third) = third_side_far_below(rules, view, far_end, x) else {
-                continue;
-            };
-            let (pivot_id, far_id, x_id) = (
-                &view.node(pivot).face.face_id,
-                &view.node(far_end).face.face_id,
-                &view.node(x).face.face_id,
-            );
-            let (what, third_value) = match third {
-                ThirdSide::Edge(s) => (format!("their similarity is only {s:.2}"), s),
-                ThirdSide::Silence { searched, bound } => (
-                    format!(
-                        "searching face {} did not return the other, so their similarity is below {bound:.2}",
-                        view.node(searched).face.face_id
-                    ),
-                    bound,
-                ),
-            };
-            out.cap(
-                Verdict::Review,
-                t.penalty,
-                Reason::new(
-                    ReasonCode::Transitivity,
-                    format!(
-                        "face {pivot_id} matches both {far_id} ({:.2}) and {x_id} ({:.2}), but {far_id} and {x_id} \
-                         are far apart ({what}); this is the weaker link",
-                        e.similarity, other.similarity
-                    ),
-                    vec![
-                        ("via_face", x_id.as_str().into()),
-                        ("similarity", num(e.similarity)),
-                        ("other_link_similarity", num(other.similarity)),
-                        ("third_side_below", num(third_value)),
-                        ("far_below", num(t.far_below)),
-                    ],
-                ),
-            );
-            return;
-        }
     }
 }
 

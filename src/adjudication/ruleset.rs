@@ -39,10 +39,14 @@ pub struct RuleSet {
     pub same_subject: Toggle,
     /// What follows from analyst decisions through the graph.
     pub analyst: AnalystRule,
-    /// Confirmed triangles with a weak third side.
+    /// How much of the graph around an edge the graph rules read.
+    pub neighbourhood: Neighbourhood,
+    /// Strong links that the faces around them contradict: weak links of triangles and bridges.
     pub transitivity: TransitivityRule,
-    /// Faces that match many subjects.
+    /// Faces that match many subjects: rings (one person behind many accounts) and stars.
     pub hub: HubRule,
+    /// Low similarities that strong paths through third faces raise to review.
+    pub graph_support: GraphSupportRule,
     /// Small, dark, blurred or turned faces.
     pub quality: QualityRule,
     /// How many hits per searched face and band reach the review queue.
@@ -101,20 +105,45 @@ pub struct AnalystRule {
     pub follow_implications: bool,
 }
 
-/// Transitivity: A~B and B~C in the confirm band but A~C known to be below `far_below` sends the
-/// weaker of the two strong links to review.
+/// The bounded neighbourhood every graph rule reads, so that judging one edge stays cheap and a
+/// change's effects stay local: a face's neighbours are its `max_degree` most similar faces at or
+/// above the review band, and the rules look at most `max_hops` such steps from the edge's faces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Neighbourhood {
+    /// How many steps from an edge's faces the transitivity rule looks for faces that tie both
+    /// sides together (1: common neighbours; 2: also neighbours of neighbours).
+    pub max_hops: usize,
+    /// How many of a face's most similar neighbours any graph rule reads.
+    pub max_degree: usize,
+}
+
+/// Transitivity: a confirm-band edge whose two faces' other neighbours are known to be far apart
+/// (below `far_below`) far more often than they match (the share of matching cross pairs, common
+/// neighbours included, is below `min_support`) is a weak link or a bridge between two groups. It
+/// goes to review when one of the confirm-band edges it competes with at its faces stands on more
+/// support, or on as much support and a higher similarity (in a bare triangle: the weaker link).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TransitivityRule {
     /// Whether the rule runs.
     pub enabled: bool,
-    /// A third side below this similarity contradicts the triangle.
+    /// A pair below this similarity (an edge, or a search's silence) is far apart and contradicts
+    /// the link; the default is the review band's start, so that only pairs the rules would not
+    /// review count against a link.
     pub far_below: f64,
+    /// The share of supporting cross pairs (of those known to match or to be far apart) at or
+    /// above which an edge sits in a dense group and is never doubted, 0-1.
+    pub min_support: f64,
     /// Score points taken off.
     pub penalty: f64,
 }
 
-/// Hub face: a face that matches at least `min_subjects` distinct other subjects at `min_similarity`.
+/// Hub face: a face that matches at least `min_subjects` distinct other subjects at
+/// `min_similarity`. Its neighbours decide what it is: a ring (one person behind many accounts)
+/// when at least `min_density` of their pairs match at the review band and at least
+/// `min_agreement` of the group agrees on gender and age; a star (a poster, a generic or
+/// low-quality face) otherwise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HubRule {
@@ -124,8 +153,27 @@ pub struct HubRule {
     pub min_subjects: usize,
     /// The similarity a hit needs to count.
     pub min_similarity: f64,
-    /// Score points taken off.
+    /// The share of the neighbours' pairs that must match at the review band for a ring, 0-1; a
+    /// neighbour belongs to the ring when it matches this share of the other neighbours.
+    pub min_density: f64,
+    /// The share of the group (the face and its neighbours) whose confident gender and estimated
+    /// age agree with the group's for a ring, 0-1.
+    pub min_agreement: f64,
+    /// Score points taken off a star's edges.
     pub penalty: f64,
+}
+
+/// Graph support: an edge below the review band whose faces are both strongly similar (at
+/// `min_similarity`) to at least `min_paths` third faces goes to review, never to confirmed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphSupportRule {
+    /// Whether the rule runs.
+    pub enabled: bool,
+    /// Third faces strongly similar to both faces that raise the pair.
+    pub min_paths: usize,
+    /// The similarity both legs of a path need.
+    pub min_similarity: f64,
 }
 
 /// Face quality limits, on Rekognition's scales.
@@ -170,8 +218,10 @@ impl Default for RuleSet {
             same_image: Toggle { enabled: true },
             same_subject: Toggle { enabled: true },
             analyst: AnalystRule::default(),
+            neighbourhood: Neighbourhood::default(),
             transitivity: TransitivityRule::default(),
             hub: HubRule::default(),
+            graph_support: GraphSupportRule::default(),
             quality: QualityRule::default(),
             band_retention: BandRetention::default(),
         }
@@ -221,11 +271,21 @@ impl Default for AnalystRule {
     }
 }
 
+impl Default for Neighbourhood {
+    fn default() -> Self {
+        Self {
+            max_hops: 1,
+            max_degree: 32,
+        }
+    }
+}
+
 impl Default for TransitivityRule {
     fn default() -> Self {
         Self {
             enabled: true,
             far_below: 90.0,
+            min_support: 0.25,
             penalty: 5.0,
         }
     }
@@ -237,7 +297,19 @@ impl Default for HubRule {
             enabled: true,
             min_subjects: 5,
             min_similarity: 90.0,
+            min_density: 0.5,
+            min_agreement: 0.8,
             penalty: 5.0,
+        }
+    }
+}
+
+impl Default for GraphSupportRule {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_paths: 2,
+            min_similarity: 98.5,
         }
     }
 }
@@ -292,14 +364,34 @@ impl RuleSet {
         format!("rs-{}", &hex::encode(digest)[..12])
     }
 
+    /// The similarity band alone, the yardstick of the other rules: the same bands, every other
+    /// rule switched off (analyst decisions still count, since nothing else overrides them).
+    pub fn band_alone(&self) -> RuleSet {
+        let mut r = self.clone();
+        r.gender.enabled = false;
+        r.age.enabled = false;
+        r.same_image.enabled = false;
+        r.same_subject.enabled = false;
+        r.transitivity.enabled = false;
+        r.hub.enabled = false;
+        r.graph_support.enabled = false;
+        r.quality.enabled = false;
+        r.band_retention.enabled = false;
+        r
+    }
+
     /// Checks ranges and consistency.
     pub fn validate(&self) -> Result<(), RuleSetError> {
-        let percent: [(&'static str, f64); 8] = [
+        let percent: [(&'static str, f64); 9] = [
             ("bands.confirm_at", self.bands.confirm_at),
             ("bands.review_from", self.bands.review_from),
             ("gender.min_confidence", self.gender.min_confidence),
             ("transitivity.far_below", self.transitivity.far_below),
             ("hub.min_similarity", self.hub.min_similarity),
+            (
+                "graph_support.min_similarity",
+                self.graph_support.min_similarity,
+            ),
             ("quality.min_brightness", self.quality.min_brightness),
             ("quality.min_sharpness", self.quality.min_sharpness),
             (
@@ -364,9 +456,54 @@ impl RuleSet {
                 "must be at least 2",
             ));
         }
+        for (field, value) in [
+            ("transitivity.min_support", self.transitivity.min_support),
+            ("hub.min_density", self.hub.min_density),
+            ("hub.min_agreement", self.hub.min_agreement),
+        ] {
+            if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+                return Err(invalid(field, value, "must be a share from 0 to 1"));
+            }
+        }
+        if !(1..=MAX_HOPS).contains(&self.neighbourhood.max_hops) {
+            return Err(invalid(
+                "neighbourhood.max_hops",
+                self.neighbourhood.max_hops,
+                "must be from 1 to 3",
+            ));
+        }
+        if !(2..=MAX_DEGREE).contains(&self.neighbourhood.max_degree) {
+            return Err(invalid(
+                "neighbourhood.max_degree",
+                self.neighbourhood.max_degree,
+                "must be from 2 to 1000",
+            ));
+        }
+        if self.hub.min_subjects > self.neighbourhood.max_degree {
+            return Err(invalid(
+                "hub.min_subjects",
+                self.hub.min_subjects,
+                "must not be above neighbourhood.max_degree (a hub is counted among the neighbours read)",
+            ));
+        }
+        if self.graph_support.min_paths == 0 {
+            return Err(invalid("graph_support.min_paths", 0, "must be at least 1"));
+        }
+        if self.graph_support.min_similarity < self.bands.review_from {
+            return Err(invalid(
+                "graph_support.min_similarity",
+                self.graph_support.min_similarity,
+                "must not be below bands.review_from (a path through doubtful links supports nothing)",
+            ));
+        }
         Ok(())
     }
 }
+
+/// The largest `neighbourhood.max_hops`: each hop multiplies what a rule may read by `max_degree`.
+const MAX_HOPS: usize = 3;
+/// The largest `neighbourhood.max_degree`.
+const MAX_DEGREE: usize = 1000;
 
 fn invalid(field: &'static str, value: impl std::fmt::Display, rule: &'static str) -> RuleSetError {
     RuleSetError::Invalid {
@@ -452,5 +589,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bands.confirm_at"), "{err}");
+        for (toml, field) in [
+            ("[hub]\nmin_density = 1.5\n", "hub.min_density"),
+            ("[hub]\nmin_agreement = -0.1\n", "hub.min_agreement"),
+            (
+                "[transitivity]\nmin_support = 2\n",
+                "transitivity.min_support",
+            ),
+            ("[neighbourhood]\nmax_hops = 0\n", "neighbourhood.max_hops"),
+            ("[neighbourhood]\nmax_hops = 4\n", "neighbourhood.max_hops"),
+            (
+                "[neighbourhood]\nmax_degree = 1\n",
+                "neighbourhood.max_degree",
+            ),
+            (
+                "[graph_support]\nmin_paths = 0\n",
+                "graph_support.min_paths",
+            ),
+            (
+                "[graph_support]\nmin_similarity = 85\n",
+                "graph_support.min_similarity",
+            ),
+        ] {
+            let err = RuleSet::from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(field), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_band_alone_keeps_the_bands_and_nothing_else() {
+        let rules = RuleSet::from_toml("[bands]\nconfirm_at = 99\n").unwrap();
+        let alone = rules.band_alone();
+        assert_eq!(alone.bands, rules.bands);
+        assert!(!alone.gender.enabled && !alone.transitivity.enabled && !alone.hub.enabled);
+        assert!(!alone.graph_support.enabled && !alone.band_retention.enabled);
+        assert_ne!(alone.version(), rules.version());
+        alone.validate().unwrap();
     }
 }

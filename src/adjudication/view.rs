@@ -29,11 +29,21 @@ pub struct GraphView {
     index: FxHashMap<FaceId, u32>,
     image_key: Vec<u32>,
     subject_key: Vec<u32>,
+    collection_key: Vec<u32>,
     edges: Vec<ViewEdge>,
     edge_index: FxHashMap<(u32, u32), u32>,
     adjacency: Vec<Vec<(u32, u32)>>,
-    searches: Vec<Vec<SearchRecord>>,
+    searches: Vec<Vec<SearchMark>>,
     decisions: Decisions,
+}
+
+/// A search whose silence is evidence, as the rules read it: faces of `collection` stored up to
+/// `seq` that it did not return are below `bound`. Searches with no known bound are left out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SearchMark {
+    pub(crate) collection: u32,
+    pub(crate) bound: f64,
+    pub(crate) seq: i64,
 }
 
 /// An edge in the view, with its endpoints as face indices.
@@ -84,9 +94,17 @@ impl GraphView {
         // Images and subjects are compared on every edge: integers make that a register compare.
         let mut images: HashMap<&str, u32> = HashMap::new();
         let mut subjects: HashMap<&str, u32> = HashMap::new();
+        let mut collections: HashMap<String, u32> = HashMap::new();
         let mut image_key = Vec::with_capacity(faces.len());
         let mut subject_key = Vec::with_capacity(faces.len());
+        let mut collection_key = Vec::with_capacity(faces.len());
         for f in &faces {
+            let next = collections.len() as u32;
+            collection_key.push(
+                *collections
+                    .entry(f.face.collection_id.as_str().to_owned())
+                    .or_insert(next),
+            );
             let next = images.len() as u32;
             image_key.push(*images.entry(f.face.image_id.as_str()).or_insert(next));
             subject_key.push(match &f.subject {
@@ -122,11 +140,21 @@ impl GraphView {
                 stored,
             });
         }
+        // Searches are read for every pair the transitivity rule weighs: integers, not strings.
         let mut per_face_searches = vec![Vec::new(); faces.len()];
         for s in searches {
-            if let Some(&i) = index.get(&s.face_id) {
-                per_face_searches[i as usize].push(s);
-            }
+            let (Some(&i), Some(bound)) = (index.get(&s.face_id), s.bound) else {
+                continue;
+            };
+            // A search of a collection no face of the view is in covers none of them.
+            let Some(&collection) = collections.get(s.collection_id.as_str()) else {
+                continue;
+            };
+            per_face_searches[i as usize].push(SearchMark {
+                collection,
+                bound: bound.get(),
+                seq: s.collection_seq,
+            });
         }
         let decisions = Decisions::new(&index, faces.len(), decisions);
         Ok(Self {
@@ -134,6 +162,7 @@ impl GraphView {
             index,
             image_key,
             subject_key,
+            collection_key,
             edges: view_edges,
             edge_index,
             adjacency,
@@ -161,6 +190,11 @@ impl GraphView {
     /// A face of the view.
     pub fn face(&self, id: &FaceId) -> Option<&FaceNode> {
         self.index.get(id).map(|&i| &self.faces[i as usize])
+    }
+
+    /// The view's index of a face.
+    pub(crate) fn face_index(&self, id: &FaceId) -> Option<u32> {
+        self.index.get(id).copied()
     }
 
     pub(crate) fn node(&self, i: u32) -> &FaceNode {
@@ -205,8 +239,14 @@ impl GraphView {
         &self.adjacency[i as usize]
     }
 
-    pub(crate) fn searches_of(&self, i: u32) -> &[SearchRecord] {
+    /// The searches of a face that bound what they did not return.
+    pub(crate) fn searches_of(&self, i: u32) -> &[SearchMark] {
         &self.searches[i as usize]
+    }
+
+    /// An integer standing for the face's collection.
+    pub(crate) fn collection_key(&self, i: u32) -> u32 {
+        self.collection_key[i as usize]
     }
 
     pub(crate) fn decisions(&self) -> &Decisions {

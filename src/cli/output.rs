@@ -14,7 +14,7 @@ use super::photos::ingest::PhotoIngestSummary;
 use crate::adjudication::{Adjudicator, RuleSet};
 use crate::api::wire::{ChangeOut, ClusterSummary, ExplanationOut, MatchOut};
 use crate::files::FileError;
-use crate::model::{DecisionKind, Evidence, FaceId, Judgement};
+use crate::model::{similarity_decimals, DecisionKind, Evidence, FaceId, Judgement};
 use crate::service::{
     ClusterView, DecisionImport, Explanation, IngestReport, MatchView, Readjudication,
     SavedFileError, VerdictChange,
@@ -48,9 +48,11 @@ pub fn cluster_lines(clusters: &[ClusterView], out: &mut impl Write) -> Result<(
     json_lines(clusters.iter().map(ClusterSummary::from), out)
 }
 
-/// The digits a similarity is printed with: enough that different cosines of the local engine do
-/// not print alike.
-pub const SIMILARITY_DIGITS: usize = 4;
+/// A similarity or score as people read it: two decimals, more near 100 where the local engine's
+/// genuine pairs crowd, so that different values do not print alike.
+pub fn similarity(v: f64) -> String {
+    format!("{:.*}", similarity_decimals(v), v)
+}
 
 /// The reason codes of a judgement, joined by commas, the similarity band left out.
 pub fn codes(j: &Judgement) -> String {
@@ -132,9 +134,9 @@ pub fn match_table(matches: &[MatchView], out: &mut impl Write) -> Result<()> {
                 face_label(&m.face_a),
                 m.edge.pair.b().to_string(),
                 face_label(&m.face_b),
-                format!("{:.*}", SIMILARITY_DIGITS, m.edge.similarity().get()),
+                similarity(m.edge.similarity().get()),
                 j.map_or("-".to_owned(), |j| j.verdict.to_string()),
-                j.map_or("-".to_owned(), |j| format!("{:.2}", j.score)),
+                j.map_or("-".to_owned(), |j| similarity(j.score)),
                 j.map_or("-".to_owned(), codes),
             ]
         })
@@ -213,8 +215,8 @@ pub fn review_csv(queue: &[MatchView], out: &mut impl Write) -> Result<()> {
             (i + 1).to_string(),
             m.edge.pair.a().to_string(),
             m.edge.pair.b().to_string(),
-            format!("{:.*}", SIMILARITY_DIGITS, m.edge.similarity().get()),
-            j.map_or(String::new(), |j| format!("{:.4}", j.score)),
+            similarity(m.edge.similarity().get()),
+            j.map_or(String::new(), |j| similarity(j.score)),
             j.map_or(String::new(), |j| j.verdict.to_string()),
             ext(&m.face_a),
             ext(&m.face_b),
@@ -276,8 +278,10 @@ fn describe_face(f: &FaceRecord) -> String {
 fn judgement_text(j: &Judgement, out: &mut impl Write) -> Result<()> {
     writeln!(
         out,
-        "  verdict {} (score {:.2}, rule set {})",
-        j.verdict, j.score, j.rule_set
+        "  verdict {} (score {}, rule set {})",
+        j.verdict,
+        similarity(j.score),
+        j.rule_set
     )?;
     for r in &j.reasons {
         let ev: Vec<String> = r
@@ -307,15 +311,12 @@ pub fn explanation_text(ex: &Explanation, out: &mut impl Write) -> Result<()> {
         )?,
         Some(m) => {
             let dir = |s: Option<crate::model::Similarity>| {
-                s.map_or("not searched".to_owned(), |s| {
-                    format!("{:.*}", SIMILARITY_DIGITS, s.get())
-                })
+                s.map_or("not searched".to_owned(), |s| similarity(s.get()))
             };
             writeln!(
                 out,
-                "Similarity {:.*} (searching A found B: {}; searching B found A: {})",
-                SIMILARITY_DIGITS,
-                m.edge.similarity().get(),
+                "Similarity {} (searching A found B: {}; searching B found A: {})",
+                similarity(m.edge.similarity().get()),
                 dir(m.edge.similarity_ab),
                 dir(m.edge.similarity_ba)
             )?;
@@ -704,7 +705,7 @@ pub fn cross_match_table(rows: &[CrossMatchRow], out: &mut impl Write) -> Result
                 r.source_file.clone(),
                 r.target_face_id.clone(),
                 r.target_file.clone(),
-                format!("{:.*}", SIMILARITY_DIGITS, r.similarity),
+                similarity(r.similarity),
             ]
         })
         .collect();

@@ -15,7 +15,7 @@ pub use face::{
     Quality,
 };
 pub use ids::{CollectionId, ContentHash, ExternalImageId, FaceId, ImageId, SubjectId};
-pub use values::{Confidence, Similarity, Timestamp};
+pub use values::{similarity_decimals, Confidence, Similarity, Timestamp};
 pub use verdict::{Evidence, Judgement, Reason, ReasonCode, Verdict};
 
 /// Why a value was refused at the edge of the domain; the message names the value and the rule it

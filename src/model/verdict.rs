@@ -64,10 +64,16 @@ pub enum ReasonCode {
     AnalystDifferent,
     /// Analyst decisions elsewhere in the graph imply different people.
     ImpliedDifferent,
-    /// A confirmed triangle with a far-below-threshold third side.
+    /// A confirm-band link that its neighbourhood contradicts: a triangle's weaker link, or a
+    /// bridge between two groups whose other pairs across are far apart.
     Transitivity,
-    /// A face that matches many distinct subjects.
+    /// A face that matches many distinct subjects who do not look like one person (a star).
     HubFace,
+    /// A face that matches many distinct subjects who also match each other: one person behind
+    /// several accounts; its matches keep their band's verdict.
+    Ring,
+    /// Strong paths through third faces raise a pair below the review band to review.
+    GraphSupport,
     /// A small, dark, blurred or extreme-pose face.
     LowQuality,
     /// Held back from the review queue by band retention.
@@ -76,7 +82,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code.
-    pub const ALL: [ReasonCode; 12] = [
+    pub const ALL: [ReasonCode; 14] = [
         Self::SimilarityBand,
         Self::GenderContradiction,
         Self::AgeContradiction,
@@ -87,6 +93,8 @@ impl ReasonCode {
         Self::ImpliedDifferent,
         Self::Transitivity,
         Self::HubFace,
+        Self::Ring,
+        Self::GraphSupport,
         Self::LowQuality,
         Self::BandRetention,
     ];
@@ -104,6 +112,8 @@ impl ReasonCode {
             Self::ImpliedDifferent => "implied_different",
             Self::Transitivity => "transitivity",
             Self::HubFace => "hub_face",
+            Self::Ring => "ring",
+            Self::GraphSupport => "graph_support",
             Self::LowQuality => "low_quality",
             Self::BandRetention => "band_retention",
         }
