@@ -11,13 +11,14 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::photos::ingest::PhotoIngestSummary;
+use super::photos::PhotoFile;
 use crate::adjudication::{Adjudicator, RuleSet};
 use crate::api::wire::{ChangeOut, ClusterSummary, ExplanationOut, MatchOut};
 use crate::files::FileError;
 use crate::model::{similarity_decimals, DecisionKind, Evidence, FaceId, Judgement};
 use crate::service::{
     ClusterView, DecisionImport, Explanation, IngestReport, MatchView, Readjudication,
-    SavedFileError, VerdictChange,
+    SavedFileError, StagedImage, VerdictChange,
 };
 use crate::store::{FaceRecord, StoreStats};
 
@@ -628,31 +629,7 @@ pub fn photo_ingest_summary(
         verdict_counts(&s.adjudication, rules, Some(s.adjudicate_secs))
     )?;
     writeln!(out, "{}", cluster_counts(&s.adjudication))?;
-    for (f, st) in &s.staged {
-        if st.face_ids.is_empty() {
-            let reasons: Vec<String> = st
-                .unindexed
-                .iter()
-                .map(|u| {
-                    u.reasons
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join("+")
-                })
-                .collect();
-            writeln!(
-                out,
-                "No face indexed from {}{}",
-                f.name,
-                if reasons.is_empty() {
-                    ": no face detected".to_owned()
-                } else {
-                    format!(": detected but not indexed ({})", reasons.join(", "))
-                }
-            )?;
-        }
-    }
+    no_face_lines(&s.staged, out)?;
     for e in s.skipped {
         writeln!(out, "Skipped {}", reason(e))?;
     }
@@ -677,6 +654,37 @@ pub fn photo_ingest_summary(
         out,
         "Next: facegraph matches | clusters | review | explain FACE_A FACE_B"
     )?;
+    Ok(())
+}
+
+/// A line for each staged photo that had no face indexed: none detected, or why each detected
+/// face was not indexed.
+fn no_face_lines(staged: &[(&PhotoFile, StagedImage)], out: &mut impl Write) -> Result<()> {
+    for (f, st) in staged {
+        if st.face_ids.is_empty() {
+            let reasons: Vec<String> = st
+                .unindexed
+                .iter()
+                .map(|u| {
+                    u.reasons
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                })
+                .collect();
+            writeln!(
+                out,
+                "No face indexed from {}{}",
+                f.name,
+                if reasons.is_empty() {
+                    ": no face detected".to_owned()
+                } else {
+                    format!(": detected but not indexed ({})", reasons.join(", "))
+                }
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -20,42 +20,94 @@ const GOAL_EDGES_PER_SECOND: f64 = 100_000.0;
 /// transaction each, each into a fresh store under `parent` that already holds the faces.
 pub(super) fn run(seed: u64, parent: &Path, edges: usize, single_edges: usize) -> Result<Section> {
     let data = Generated::new(seed, edges, single_edges)?;
-    let (faces, hits, faces_batch) = (data.faces, data.hits, data.faces_batch);
-    let (batched_obs, single_obs, single_edges) =
-        (data.observations, data.prefix, data.prefix_edges);
     let dir = TempDir::new(parent)?;
+    let edges = data.hits.len();
+    let batched = time_batched(
+        &dir.path().join("batched").join("graph.sqlite"),
+        &data.faces_batch,
+        data.observations,
+        edges,
+    )?;
+    let single = time_single(
+        &dir.path().join("single").join("graph.sqlite"),
+        &data.faces_batch,
+        data.prefix,
+        data.prefix_edges,
+    )?;
+    Ok(Section {
+        figures: figures(data.faces, edges, &batched, &single),
+        notes: notes(data.faces, edges, &batched, &single, parent),
+    })
+}
 
-    // Batched: the faces first (untimed), then every observation in one ingest.
-    let path = dir.path().join("batched").join("graph.sqlite");
-    let store = open(&path)?;
-    store.ingest(&faces_batch).context("ingesting the faces")?;
+/// A timed ingest of every observation in one batch, and the store's size before and after.
+struct BatchedRun {
+    seconds: f64,
+    observations: usize,
+    /// The store's bytes holding the faces alone.
+    faces_bytes: u64,
+    /// The store's bytes holding the faces and the edges.
+    total_bytes: u64,
+}
+
+/// A timed ingest of one transaction per observation.
+struct SingleRun {
+    seconds: f64,
+    transactions: usize,
+    edges: usize,
+    /// Edges that a second direction's observation folded into an edge already stored.
+    changed_edges: usize,
+}
+
+/// Batched: the faces first (untimed), then every observation in one ingest, which must store
+/// `edges` edges.
+fn time_batched(
+    path: &Path,
+    faces_batch: &IngestBatch,
+    observations: Vec<Observation>,
+    edges: usize,
+) -> Result<BatchedRun> {
+    let store = open(path)?;
+    store.ingest(faces_batch).context("ingesting the faces")?;
     drop(store);
-    let faces_bytes = store_bytes(&path)?;
-    let store = open(&path)?;
+    let faces_bytes = store_bytes(path)?;
+    let store = open(path)?;
     let batch = IngestBatch {
-        observations: batched_obs,
+        observations,
         ..IngestBatch::default()
     };
     let started = Instant::now();
     let outcome = store
         .ingest(std::hint::black_box(&batch))
         .context("ingesting the observations")?;
-    let batched_s = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     ensure!(
-        outcome.new_edges == hits.len(),
+        outcome.new_edges == edges,
         "batched ingest stored {} edges, expected {}",
         outcome.new_edges,
-        hits.len()
+        edges
     );
     // Closing checkpoints the WAL into the file, so the size below is the store at rest.
     drop(store);
-    let total_bytes = store_bytes(&path)?;
+    Ok(BatchedRun {
+        seconds,
+        observations: batch.observations.len(),
+        faces_bytes,
+        total_bytes: store_bytes(path)?,
+    })
+}
 
-    // One transaction per observation, as an ingest that writes each search result when it arrives.
-    let path = dir.path().join("single").join("graph.sqlite");
-    let store = open(&path)?;
-    store.ingest(&faces_batch).context("ingesting the faces")?;
-    let batches: Vec<IngestBatch> = single_obs
+/// One transaction per observation, as an ingest that writes each search result when it arrives;
+/// the observations must make `edges` edges.
+fn time_single(
+    path: &Path,
+    faces_batch: &IngestBatch,
+    observations: Vec<Observation>,
+    edges: usize,
+) -> Result<SingleRun> {
+    let store = open(path)?;
+    store.ingest(faces_batch).context("ingesting the faces")?;
+    let batches: Vec<IngestBatch> = observations
         .into_iter()
         .map(|o| IngestBatch {
             observations: vec![o],
@@ -71,19 +123,28 @@ pub(super) fn run(seed: u64, parent: &Path, edges: usize, single_edges: usize) -
         single.new_edges += o.new_edges;
         single.changed_edges += o.changed_edges;
     }
-    let single_s = started.elapsed().as_secs_f64();
+    let seconds = started.elapsed().as_secs_f64();
     ensure!(
-        single.new_edges == single_edges,
-        "one-per-transaction ingest stored {} edges, expected {single_edges}",
+        single.new_edges == edges,
+        "one-per-transaction ingest stored {} edges, expected {edges}",
         single.new_edges
     );
     drop(store);
+    Ok(SingleRun {
+        seconds,
+        transactions: batches.len(),
+        edges,
+        changed_edges: single.changed_edges,
+    })
+}
 
-    let batched_rate = hits.len() as f64 / batched_s.max(f64::MIN_POSITIVE);
-    let single_rate = single_edges as f64 / single_s.max(f64::MIN_POSITIVE);
+/// The rates of both runs, their ratio and the store's size per edge.
+fn figures(faces: usize, edges: usize, batched: &BatchedRun, single: &SingleRun) -> Vec<Figure> {
+    let batched_rate = edges as f64 / batched.seconds.max(f64::MIN_POSITIVE);
+    let single_rate = single.edges as f64 / single.seconds.max(f64::MIN_POSITIVE);
     let ratio = batched_rate / single_rate.max(f64::MIN_POSITIVE);
-    let edge_bytes = total_bytes.saturating_sub(faces_bytes) as f64 / hits.len().max(1) as f64;
-    let figures = vec![
+    let edge_bytes = edge_bytes(edges, batched);
+    vec![
         Figure {
             key: "ingest.batched.edges_per_second",
             label: "SQLite ingest, one batch".to_owned(),
@@ -91,13 +152,13 @@ pub(super) fn run(seed: u64, parent: &Path, edges: usize, single_edges: usize) -
             unit: Unit::PerSecond("edges"),
             goal: Some(Goal::AtLeast(GOAL_EDGES_PER_SECOND)),
             context: vec![
-                ("edges", json!(hits.len())),
-                ("observations", json!(batch.observations.len())),
+                ("edges", json!(edges)),
+                ("observations", json!(batched.observations)),
                 ("faces", json!(faces)),
-                ("seconds", json!(batched_s)),
+                ("seconds", json!(batched.seconds)),
                 (
                     "observations_per_second",
-                    json!(batch.observations.len() as f64 / batched_s.max(f64::MIN_POSITIVE)),
+                    json!(batched.observations as f64 / batched.seconds.max(f64::MIN_POSITIVE)),
                 ),
             ],
         },
@@ -108,14 +169,14 @@ pub(super) fn run(seed: u64, parent: &Path, edges: usize, single_edges: usize) -
             unit: Unit::PerSecond("edges"),
             goal: None,
             context: vec![
-                ("edges", json!(single_edges)),
-                ("observations", json!(batches.len())),
-                ("transactions", json!(batches.len())),
+                ("edges", json!(single.edges)),
+                ("observations", json!(single.transactions)),
+                ("transactions", json!(single.transactions)),
                 (
                     "edges_changed_by_second_direction",
                     json!(single.changed_edges),
                 ),
-                ("seconds", json!(single_s)),
+                ("seconds", json!(single.seconds)),
             ],
         },
         Figure {
@@ -129,43 +190,58 @@ pub(super) fn run(seed: u64, parent: &Path, edges: usize, single_edges: usize) -
         Figure {
             key: "ingest.file_bytes",
             label: "  store file after batched ingest".to_owned(),
-            value: total_bytes as f64,
+            value: batched.total_bytes as f64,
             unit: Unit::Bytes,
             goal: None,
             context: vec![
-                ("faces_only_bytes", json!(faces_bytes)),
+                ("faces_only_bytes", json!(batched.faces_bytes)),
                 ("bytes_per_edge", json!(edge_bytes)),
                 ("faces", json!(faces)),
-                ("edges", json!(hits.len())),
+                ("edges", json!(edges)),
             ],
         },
-    ];
-    let notes = vec![
+    ]
+}
+
+/// What the edges add to the store's file, per edge.
+fn edge_bytes(edges: usize, batched: &BatchedRun) -> f64 {
+    batched.total_bytes.saturating_sub(batched.faces_bytes) as f64 / edges.max(1) as f64
+}
+
+/// The sentences that describe both runs and the store's file.
+fn notes(
+    faces: usize,
+    edges: usize,
+    batched: &BatchedRun,
+    single: &SingleRun,
+    parent: &Path,
+) -> Vec<String> {
+    let edge_bytes = edge_bytes(edges, batched);
+    vec![
         format!(
             "ingest: {} faces stored first (untimed, with a raw engine record each); then {} edges from {} \
              observations (half of the pairs found in both directions) in one transaction: {:.3} s",
             thousands(faces as f64),
-            thousands(hits.len() as f64),
-            thousands(batch.observations.len() as f64),
-            batched_s
+            thousands(edges as f64),
+            thousands(batched.observations as f64),
+            batched.seconds
         ),
         format!(
             "  one transaction per observation on a fresh store: {} edges from {} transactions ({} second \
              directions folded into a stored edge): {:.3} s",
-            thousands(single_edges as f64),
-            thousands(batches.len() as f64),
+            thousands(single.edges as f64),
+            thousands(single.transactions as f64),
             thousands(single.changed_edges as f64),
-            single_s
+            single.seconds
         ),
         format!(
             "  file: {:.1} MB with the faces alone, {:.1} MB with the edges ({edge_bytes:.0} bytes per edge); \
              stores in {}",
-            faces_bytes as f64 / 1e6,
-            total_bytes as f64 / 1e6,
+            batched.faces_bytes as f64 / 1e6,
+            batched.total_bytes as f64 / 1e6,
             parent.display()
         ),
-    ];
-    Ok(Section { figures, notes })
+    ]
 }
 
 /// Generated faces and search hits for an ingest benchmark: about ten hits per face.

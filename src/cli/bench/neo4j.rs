@@ -7,6 +7,7 @@
 //! `--wipe` says that this is intended.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -62,6 +63,37 @@ pub struct Neo4jBenchArgs {
 
 /// Runs the benchmark against the settings' Bolt store and prints its figures.
 pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> Result<()> {
+    let url = check_args(settings, args)?;
+    let login = Login::from_settings(url, &settings.neo4j);
+    let store =
+        Arc::new(Neo4jStore::connect(&login).with_context(|| format!("cannot connect to {url}"))?);
+    let machine = Machine::detect();
+    if !args.json {
+        write_header(out, settings, args, url, &machine)?;
+    }
+    let mut sizes = args.edges.clone();
+    sizes.sort_unstable();
+    let mut section = Section {
+        figures: Vec::new(),
+        notes: Vec::new(),
+    };
+    batched_runs(&store, args, &sizes, &mut section)?;
+    // Queries on the largest graph, adjudicated and clustered by the application first.
+    let largest = *sizes.last().unwrap_or(&100_000);
+    adjudicate(&store, settings, largest, &mut section.notes)?;
+    query_latencies(&store, args, largest, &mut section)?;
+    single_against_batched(&store, args, &mut section)?;
+    if args.json {
+        write_json(out, &section, args.seed, &machine)?;
+    } else {
+        write_table(out, std::slice::from_ref(&section))?;
+    }
+    Ok(())
+}
+
+/// The Bolt URL of the store, once the arguments say that wiping it is intended and name sizes the
+/// benchmark can run.
+fn check_args<'s>(settings: &'s Settings, args: &Neo4jBenchArgs) -> Result<&'s str> {
     let StoreLocation::Bolt(url) = &settings.store else {
         bail!("neo4j bench needs a Neo4j store: give --store bolt://HOST:PORT");
     };
@@ -78,50 +110,67 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
         args.single_edges > 0 && args.queries > 0,
         "--single-edges and --queries must be above 0"
     );
-    let login = Login::from_settings(url, &settings.neo4j);
-    let store = std::sync::Arc::new(
-        Neo4jStore::connect(&login).with_context(|| format!("cannot connect to {url}"))?,
-    );
-    let machine = Machine::detect();
-    if !args.json {
-        writeln!(
-            out,
-            "facegraph neo4j bench: {} build, seed {}, server {url} (database {})",
-            machine.build, args.seed, settings.neo4j.database
-        )?;
-        writeln!(
-            out,
-            "machine: {} CPUs ({}), load average {}; the server runs on the same machine",
-            machine.cpus,
-            machine.cpu,
-            machine
-                .load
-                .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}"))
-        )?;
-        writeln!(out)?;
-        out.flush()?;
-    }
+    Ok(url)
+}
 
-    let mut sizes = args.edges.clone();
-    sizes.sort_unstable();
-    let mut figures = Vec::new();
-    let mut notes = Vec::new();
+/// The lines above the table: the build, the seed, the server and the machine.
+fn write_header(
+    out: &mut impl Write,
+    settings: &Settings,
+    args: &Neo4jBenchArgs,
+    url: &str,
+    machine: &Machine,
+) -> Result<()> {
+    writeln!(
+        out,
+        "facegraph neo4j bench: {} build, seed {}, server {url} (database {})",
+        machine.build, args.seed, settings.neo4j.database
+    )?;
+    writeln!(
+        out,
+        "machine: {} CPUs ({}), load average {}; the server runs on the same machine",
+        machine.cpus,
+        machine.cpu,
+        machine
+            .load
+            .map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}"))
+    )?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The untimed warm-up, then a timed batched run at each size, smallest first.
+fn batched_runs(
+    store: &Neo4jStore,
+    args: &Neo4jBenchArgs,
+    sizes: &[usize],
+    section: &mut Section,
+) -> Result<()> {
     if args.warmup_edges > 0 {
         let seed = args.seed.wrapping_add(1);
         let edges = args.warmup_edges.max(100);
-        batched(&store, seed, edges)?;
-        notes.push(format!(
+        batched(store, seed, edges)?;
+        section.notes.push(format!(
             "warm-up, untimed: {} edges batched with seed {seed} before the timed runs",
             thousands(edges as f64)
         ));
     }
-    for &edges in &sizes {
-        let (figure, note) = batched(&store, args.seed, edges)?;
-        figures.push(figure);
-        notes.push(note);
+    for &edges in sizes {
+        let (figure, note) = batched(store, args.seed, edges)?;
+        section.figures.push(figure);
+        section.notes.push(note);
     }
-    // Queries on the largest graph, adjudicated and clustered by the application first.
-    let largest = *sizes.last().unwrap_or(&100_000);
+    Ok(())
+}
+
+/// Adjudicates and clusters the graph the last run left, as the application does.
+fn adjudicate(
+    store: &Arc<Neo4jStore>,
+    settings: &Settings,
+    largest: usize,
+    notes: &mut Vec<String>,
+) -> Result<()> {
     let started = Instant::now();
     let app = Facegraph::new(store.clone(), Adjudicator::new(settings.rule_set()?));
     let r = app
@@ -134,7 +183,64 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
         r.clusters,
         r.fraud_leads
     ));
-    // Faces with at least one match: the faces an analyst opens.
+    Ok(())
+}
+
+/// The p50 and p99 latencies of the top-10 neighbours query on random faces with a match and of
+/// the fraud-leads query.
+fn query_latencies(
+    store: &Neo4jStore,
+    args: &Neo4jBenchArgs,
+    largest: usize,
+    section: &mut Section,
+) -> Result<()> {
+    let faces = matched_faces(store)?;
+    let (mut neighbours, neighbour_rows) = time_neighbours(store, &faces, args)?;
+    section.notes.push(format!(
+        "  top-10 neighbours of {} random faces among the {} with a match: {} rows in all; fraud leads as \
+         cypher/browser/fraud_leads.cypher",
+        neighbours.len(),
+        faces.len(),
+        neighbour_rows
+    ));
+    let (mut leads, lead_rows) = time_fraud_leads(store, args.queries.min(50))?;
+    for (keys, label, samples, rows) in [
+        (
+            ["neo4j.top10_neighbours.p50", "neo4j.top10_neighbours.p99"],
+            "top-10 neighbours of a face",
+            &mut neighbours,
+            neighbour_rows,
+        ),
+        (
+            ["neo4j.fraud_leads.p50", "neo4j.fraud_leads.p99"],
+            "fraud leads (25 largest)",
+            &mut leads,
+            lead_rows,
+        ),
+    ] {
+        samples.sort_by(f64::total_cmp);
+        for (key, (q, name)) in keys.into_iter().zip([(0.5, "p50"), (0.99, "p99")]) {
+            let value = samples[((samples.len() - 1) as f64 * q).round() as usize];
+            section.figures.push(Figure {
+                key,
+                label: format!("{label}, {name} at {} edges", thousands(largest as f64)),
+                value,
+                unit: Unit::Latency,
+                goal: None,
+                context: vec![
+                    ("quantile", json!(name)),
+                    ("runs", json!(samples.len())),
+                    ("rows", json!(rows)),
+                    ("edges", json!(largest)),
+                ],
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Faces with at least one match: the faces an analyst opens.
+fn matched_faces(store: &Neo4jStore) -> Result<Vec<String>> {
     let mut faces: Vec<String> = store
         .edges(None)?
         .into_iter()
@@ -148,6 +254,16 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
     faces.sort_unstable();
     faces.dedup();
     ensure!(!faces.is_empty(), "the benchmark graph has no edges");
+    Ok(faces)
+}
+
+/// Runs the neighbours query `--queries` times on random faces; returns each run's seconds and the
+/// rows returned in all.
+fn time_neighbours(
+    store: &Neo4jStore,
+    faces: &[String],
+    args: &Neo4jBenchArgs,
+) -> Result<(Vec<f64>, usize)> {
     let mut rng = Rng::new(args.seed, 9);
     let mut neighbours = Vec::with_capacity(args.queries);
     let mut neighbour_rows = 0;
@@ -166,16 +282,14 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
         );
         neighbour_rows += found.len();
     }
-    notes.push(format!(
-        "  top-10 neighbours of {} random faces among the {} with a match: {} rows in all; fraud leads as \
-         cypher/browser/fraud_leads.cypher",
-        neighbours.len(),
-        faces.len(),
-        neighbour_rows
-    ));
-    let mut leads = Vec::with_capacity(args.queries.min(50));
+    Ok((neighbours, neighbour_rows))
+}
+
+/// Runs the fraud-leads query `runs` times; returns each run's seconds and the rows of the last.
+fn time_fraud_leads(store: &Neo4jStore, runs: usize) -> Result<(Vec<f64>, usize)> {
+    let mut leads = Vec::with_capacity(runs);
     let mut lead_rows = 0;
-    for _ in 0..args.queries.min(50) {
+    for _ in 0..runs {
         let params = [
             ("min_subjects".into(), 2_i64.into()),
             ("limit".into(), 25_i64.into()),
@@ -188,48 +302,25 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
             .len();
         leads.push(t.elapsed().as_secs_f64());
     }
-    for (keys, label, samples, rows) in [
-        (
-            ["neo4j.top10_neighbours.p50", "neo4j.top10_neighbours.p99"],
-            "top-10 neighbours of a face",
-            &mut neighbours,
-            neighbour_rows,
-        ),
-        (
-            ["neo4j.fraud_leads.p50", "neo4j.fraud_leads.p99"],
-            "fraud leads (25 largest)",
-            &mut leads,
-            lead_rows,
-        ),
-    ] {
-        samples.sort_by(f64::total_cmp);
-        for (key, (q, name)) in keys.into_iter().zip([(0.5, "p50"), (0.99, "p99")]) {
-            let value = samples[((samples.len() - 1) as f64 * q).round() as usize];
-            figures.push(Figure {
-                key,
-                label: format!("{label}, {name} at {} edges", thousands(largest as f64)),
-                value,
-                unit: Unit::Latency,
-                goal: None,
-                context: vec![
-                    ("quantile", json!(name)),
-                    ("runs", json!(samples.len())),
-                    ("rows", json!(rows)),
-                    ("edges", json!(largest)),
-                ],
-            });
-        }
-    }
+    Ok((leads, lead_rows))
+}
 
-    let batched_rate = figures
+/// The rate of one transaction per edge, and how many times faster the largest batched run was.
+fn single_against_batched(
+    store: &Neo4jStore,
+    args: &Neo4jBenchArgs,
+    section: &mut Section,
+) -> Result<()> {
+    let batched_rate = section
+        .figures
         .iter()
         .rfind(|f| f.key == "neo4j.batched.edges_per_second")
         .map_or(0.0, |f| f.value);
-    let (figure, note) = single(&store, args.seed, args.single_edges)?;
+    let (figure, note) = single(store, args.seed, args.single_edges)?;
     let single_rate = figure.value;
-    figures.push(figure);
-    notes.push(note);
-    figures.push(Figure {
+    section.figures.push(figure);
+    section.notes.push(note);
+    section.figures.push(Figure {
         key: "neo4j.batched_over_single",
         label: "  batched vs one transaction per edge".to_owned(),
         value: batched_rate / single_rate.max(f64::MIN_POSITIVE),
@@ -237,13 +328,6 @@ pub fn run(settings: &Settings, args: &Neo4jBenchArgs, out: &mut impl Write) -> 
         goal: None,
         context: vec![],
     });
-
-    let section = Section { figures, notes };
-    if args.json {
-        write_json(out, &section, args.seed, &machine)?;
-    } else {
-        write_table(out, std::slice::from_ref(&section))?;
-    }
     Ok(())
 }
 

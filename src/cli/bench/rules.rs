@@ -17,32 +17,7 @@ const GOAL_EDGES_PER_SECOND: f64 = 500_000.0;
 
 /// Generates `edges` edges over `faces` faces, builds the view (untimed) and times `judge_all`.
 pub(super) fn run(seed: u64, faces: usize, edges: usize) -> Result<Section> {
-    let mut rng = Rng::new(seed, 1);
-    let pop = gen::population(&mut rng, faces).context("generating faces")?;
-    let hits = gen::hits(&mut rng, &pop, edges).context("generating search hits")?;
-    let searches = gen::searches(&mut rng, &pop).context("generating searches")?;
-    let decisions = gen::decisions(&mut rng, &pop, &hits);
-    let decision_count = decisions.len();
-    let view_edges = gen::edges(&pop, &hits).context("generating edges")?;
-    drop(hits);
-    let nodes: Vec<FaceNode> = pop
-        .faces
-        .into_iter()
-        .zip(pop.subjects)
-        .enumerate()
-        .map(|(i, (face, subject))| FaceNode {
-            face,
-            subject,
-            seq: i as i64 + 1,
-        })
-        .collect();
-    let view = GraphView::new(
-        nodes,
-        view_edges.into_iter().map(|e| (e, None)).collect(),
-        searches,
-        decisions,
-    )
-    .context("building the graph view")?;
+    let (view, decision_count) = graph_view(seed, faces, edges)?;
     let adjudicator = Adjudicator::new(RuleSet::default());
 
     let started = Instant::now();
@@ -102,4 +77,36 @@ pub(super) fn run(seed: u64, faces: usize, edges: usize) -> Result<Section> {
         figures: vec![figure],
         notes,
     })
+}
+
+/// A generated graph of `edges` edges over `faces` faces, with searches and analyst decisions, as
+/// the view the rules read; and how many decisions it holds.
+fn graph_view(seed: u64, faces: usize, edges: usize) -> Result<(GraphView, usize)> {
+    let mut rng = Rng::new(seed, 1);
+    let pop = gen::population(&mut rng, faces).context("generating faces")?;
+    let hits = gen::hits(&mut rng, &pop, edges).context("generating search hits")?;
+    let searches = gen::searches(&mut rng, &pop).context("generating searches")?;
+    let decisions = gen::decisions(&mut rng, &pop, &hits);
+    let decision_count = decisions.len();
+    let view_edges = gen::edges(&pop, &hits).context("generating edges")?;
+    drop(hits);
+    let nodes: Vec<FaceNode> = pop
+        .faces
+        .into_iter()
+        .zip(pop.subjects)
+        .enumerate()
+        .map(|(i, (face, subject))| FaceNode {
+            face,
+            subject,
+            seq: i as i64 + 1,
+        })
+        .collect();
+    let view = GraphView::new(
+        nodes,
+        view_edges.into_iter().map(|e| (e, None)).collect(),
+        searches,
+        decisions,
+    )
+    .context("building the graph view")?;
+    Ok((view, decision_count))
 }

@@ -17,13 +17,14 @@ use super::{
 };
 use crate::cli::{output, Shell, EXIT_SOME_REJECTED};
 use crate::engine::local::{models, ImageLimits};
-use crate::engine::QualityFilter;
+use crate::engine::{FaceEngine, QualityFilter};
 use crate::files::{read_bounded, FileError};
 use crate::model::{CollectionId, ExternalImageId, Similarity, SubjectId};
 use crate::service::{
-    read_subjects_csv, FacePolicy, ImageIngest, Readjudication, ResumeReport, SearchOptions,
-    ServiceError, StagedImage, DEFAULT_MAX_MATCHES,
+    read_subjects_csv, FacePolicy, Facegraph, ImageIngest, Readjudication, ResumeReport,
+    SearchOptions, ServiceError, StagedImage, DEFAULT_MAX_MATCHES,
 };
+use crate::settings::Settings;
 
 /// Which faces of a photo are indexed.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -123,22 +124,7 @@ pub struct PhotoIngestSummary<'a> {
 /// Runs `ingest`; exit status 2 when some files were rejected or skipped.
 pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) -> Result<i32> {
     let settings = &shell.settings;
-    let dir = match (&args.dir, args.samples) {
-        (Some(d), _) => d.clone(),
-        (None, true) => {
-            let report = models::fetch(&settings.models_dir, &args.python).with_context(|| {
-                format!(
-                    "fetching the models and samples into {}",
-                    settings.models_dir.display()
-                )
-            })?;
-            for file in &report.written {
-                writeln!(out, "Fetched {file}")?;
-            }
-            models::samples_dir(&settings.models_dir)
-        }
-        (None, false) => bail!("give a directory of photos, or --samples"),
-    };
+    let dir = photos_dir(settings, args, out)?;
     let collection_id = match &args.collection_id {
         Some(c) => CollectionId::parse(c)?,
         None => settings.collection_id.clone(),
@@ -164,47 +150,15 @@ pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) 
             max_matches: DEFAULT_MAX_MATCHES,
         },
     )?;
-    let todo: Vec<&PhotoFile> = found.files.iter().collect();
-    let policy = match args.faces {
-        FacesArg::Largest => FacePolicy::LargestOnly,
-        FacesArg::All => FacePolicy::All,
-    };
-    let limit = ImageLimits::default().max_bytes as u64;
     let started = Instant::now();
-    let bar = progress_bar(todo.len(), "photos");
-    let mut staged: Vec<(&PhotoFile, StagedImage)> = Vec::with_capacity(todo.len());
-    let mut rejected: Vec<(&PhotoFile, PhotoError)> = Vec::new();
-    parallel_map(
-        &todo,
-        |f| -> Result<StagedImage, PhotoError> {
-            let bytes = read_bounded(&f.path, limit)?;
-            let source = f.path.display().to_string();
-            let req = ImageIngest {
-                external_image_id: Some(&f.external_image_id),
-                subject_id: subjects.get(&f.external_image_id),
-                source: Some(&source),
-                policy,
-                quality_filter: args.quality_filter,
-                search_threshold: args.match_confidence_threshold,
-                max_matches: DEFAULT_MAX_MATCHES,
-                ..ImageIngest::new(&collection_id, &bytes)
-            };
-            graph
-                .stage_image(engine.as_ref(), &req)
-                .map_err(|source| PhotoError::Ingest {
-                    path: f.path.clone(),
-                    source,
-                })
-        },
-        |i, r| {
-            bar.inc(1);
-            match r {
-                Ok(s) => staged.push((todo[i], s)),
-                Err(e) => rejected.push((todo[i], e)),
-            }
-        },
-    );
-    bar.finish_and_clear();
+    let photos = Photos {
+        graph,
+        engine: engine.as_ref(),
+        collection_id: &collection_id,
+        subjects: &subjects,
+        args,
+    };
+    let (mut staged, mut rejected) = photos.stage(&found.files);
     let staged_secs = started.elapsed().as_secs_f64();
     let already = staged.iter().filter(|(_, s)| s.duplicate).count();
     staged.retain(|(_, s)| !s.duplicate);
@@ -239,4 +193,95 @@ pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) 
     };
     output::photo_ingest_summary(&summary, graph.adjudicator(), out)?;
     Ok(if clean { 0 } else { EXIT_SOME_REJECTED })
+}
+
+/// The directory to ingest: DIR, or with --samples the sample photos of the model cache, fetched
+/// first (each file fetched is named on `out`).
+fn photos_dir(
+    settings: &Settings,
+    args: &IngestPhotosArgs,
+    out: &mut impl Write,
+) -> Result<PathBuf> {
+    match (&args.dir, args.samples) {
+        (Some(d), _) => Ok(d.clone()),
+        (None, true) => {
+            let report = models::fetch(&settings.models_dir, &args.python).with_context(|| {
+                format!(
+                    "fetching the models and samples into {}",
+                    settings.models_dir.display()
+                )
+            })?;
+            for file in &report.written {
+                writeln!(out, "Fetched {file}")?;
+            }
+            Ok(models::samples_dir(&settings.models_dir))
+        }
+        (None, false) => bail!("give a directory of photos, or --samples"),
+    }
+}
+
+/// What staging a photo needs: the graph, the engine, where the faces go and the options.
+struct Photos<'a> {
+    graph: &'a Facegraph,
+    engine: &'a dyn FaceEngine,
+    collection_id: &'a CollectionId,
+    subjects: &'a HashMap<ExternalImageId, SubjectId>,
+    args: &'a IngestPhotosArgs,
+}
+
+/// Photos staged, with what staging did, and photos refused, with why.
+type Staged<'f> = (
+    Vec<(&'f PhotoFile, StagedImage)>,
+    Vec<(&'f PhotoFile, PhotoError)>,
+);
+
+impl Photos<'_> {
+    /// Stages every photo on all cores behind a progress bar: indexed, searched and stored, each
+    /// in the transaction that completes its upload.
+    fn stage<'f>(&self, files: &'f [PhotoFile]) -> Staged<'f> {
+        let todo: Vec<&PhotoFile> = files.iter().collect();
+        let bar = progress_bar(todo.len(), "photos");
+        let mut staged: Vec<(&PhotoFile, StagedImage)> = Vec::with_capacity(todo.len());
+        let mut rejected: Vec<(&PhotoFile, PhotoError)> = Vec::new();
+        parallel_map(
+            &todo,
+            |f| self.stage_one(f),
+            |i, r| {
+                bar.inc(1);
+                match r {
+                    Ok(s) => staged.push((todo[i], s)),
+                    Err(e) => rejected.push((todo[i], e)),
+                }
+            },
+        );
+        bar.finish_and_clear();
+        (staged, rejected)
+    }
+
+    /// Reads one photo (bounded) and stages it.
+    fn stage_one(&self, f: &PhotoFile) -> Result<StagedImage, PhotoError> {
+        let args = self.args;
+        let bytes = read_bounded(&f.path, ImageLimits::default().max_bytes as u64)?;
+        let source = f.path.display().to_string();
+        let policy = match args.faces {
+            FacesArg::Largest => FacePolicy::LargestOnly,
+            FacesArg::All => FacePolicy::All,
+        };
+        let req = ImageIngest {
+            external_image_id: Some(&f.external_image_id),
+            subject_id: self.subjects.get(&f.external_image_id),
+            source: Some(&source),
+            policy,
+            quality_filter: args.quality_filter,
+            search_threshold: args.match_confidence_threshold,
+            max_matches: DEFAULT_MAX_MATCHES,
+            ..ImageIngest::new(self.collection_id, &bytes)
+        };
+        self.graph
+            .stage_image(self.engine, &req)
+            .map_err(|source| PhotoError::Ingest {
+                path: f.path.clone(),
+                source,
+            })
+    }
 }

@@ -86,10 +86,49 @@ pub(crate) fn run(shell: &Shell, args: &MatchFacesArgs, out: &mut impl Write) ->
     for e in &found.skipped {
         writeln!(log, "Skipped {}", output::reason(e))?;
     }
+    let (todo, skipped) = photos_to_index(engine, &collection_id, &found.files, args, &mut log)?;
+    let started = Instant::now();
+    let Indexed {
+        images: indexed,
+        faces,
+        failed,
+    } = index_photos(engine, &collection_id, &todo, args, &mut log)?;
+    writeln!(
+        log,
+        "Indexed {indexed} images ({faces} faces) in {:.2} s; {} already in collection {collection_id}, {failed} failed",
+        started.elapsed().as_secs_f64(),
+        skipped
+    )?;
+    search_all(engine, &collection_id, &found.files, args, &mut log, out)?;
+    if args.delete {
+        engine.delete_collection(&collection_id)?;
+        writeln!(log, "Deleted collection {collection_id}")?;
+    }
+    Ok(if failed > 0 || !found.skipped.is_empty() {
+        EXIT_SOME_REJECTED
+    } else {
+        0
+    })
+}
 
-    let already = indexed_external_ids(engine, &collection_id)?;
-    let (skipped, todo): (Vec<&PhotoFile>, Vec<&PhotoFile>) = found
-        .files
+/// What indexing the new photos did.
+struct Indexed {
+    images: usize,
+    faces: usize,
+    failed: usize,
+}
+
+/// The photos whose external image id the collection does not hold yet, and how many it does;
+/// with --verbose, a line for each photo skipped.
+fn photos_to_index<'a>(
+    engine: &dyn FaceEngine,
+    collection_id: &CollectionId,
+    files: &'a [PhotoFile],
+    args: &MatchFacesArgs,
+    log: &mut dyn Write,
+) -> Result<(Vec<&'a PhotoFile>, usize)> {
+    let already = indexed_external_ids(engine, collection_id)?;
+    let (skipped, todo): (Vec<&PhotoFile>, Vec<&PhotoFile>) = files
         .iter()
         .partition(|f| already.contains(&f.external_image_id));
     if args.verbose {
@@ -97,17 +136,28 @@ pub(crate) fn run(shell: &Shell, args: &MatchFacesArgs, out: &mut impl Write) ->
             writeln!(log, "Skipping image {}: already indexed", f.name)?;
         }
     }
+    Ok((todo, skipped.len()))
+}
 
-    let started = Instant::now();
+/// Indexes the photos on all cores behind a progress bar, saving each IndexFaces response with
+/// --save-image-data: a line for each photo without exactly one face (for every photo with
+/// --verbose), an error line for each that failed.
+fn index_photos(
+    engine: &dyn FaceEngine,
+    collection_id: &CollectionId,
+    todo: &[&PhotoFile],
+    args: &MatchFacesArgs,
+    log: &mut dyn Write,
+) -> Result<Indexed> {
     let bar = progress_bar(todo.len(), "images");
     let (mut indexed, mut faces, mut failed) = (0usize, 0usize, 0usize);
     let mut error: Option<anyhow::Error> = None;
     let limit = ImageLimits::default().max_bytes as u64;
     parallel_map(
-        &todo,
+        todo,
         |f| {
             let t = Instant::now();
-            let r = index_file(engine, &collection_id, f, args.quality_filter, limit);
+            let r = index_file(engine, collection_id, f, args.quality_filter, limit);
             (r, t.elapsed())
         },
         |i, (r, elapsed)| {
@@ -144,27 +194,36 @@ pub(crate) fn run(shell: &Shell, args: &MatchFacesArgs, out: &mut impl Write) ->
         },
     );
     bar.finish_and_clear();
-    if let Some(e) = error {
-        return Err(e);
+    match error {
+        Some(e) => Err(e),
+        None => Ok(Indexed {
+            images: indexed,
+            faces,
+            failed,
+        }),
     }
-    writeln!(
-        log,
-        "Indexed {indexed} images ({faces} faces) in {:.2} s; {} already in collection {collection_id}, {failed} failed",
-        started.elapsed().as_secs_f64(),
-        skipped.len()
-    )?;
+}
 
-    let names: HashMap<&ExternalImageId, &str> = found
-        .files
+/// Searches every face of the collection against it and prints the matches (a table, or JSON
+/// lines), then a summary line to the log; with --save-image-data, each search's response is saved.
+fn search_all(
+    engine: &dyn FaceEngine,
+    collection_id: &CollectionId,
+    files: &[PhotoFile],
+    args: &MatchFacesArgs,
+    log: &mut dyn Write,
+    out: &mut impl Write,
+) -> Result<()> {
+    let names: HashMap<&ExternalImageId, &str> = files
         .iter()
         .map(|f| (&f.external_image_id, f.name.as_str()))
         .collect();
-    let all_faces = list_all_faces(engine, &collection_id)?;
+    let all_faces = list_all_faces(engine, collection_id)?;
     let started = Instant::now();
     let save = args.save_image_data.then_some(args.output_dir.as_path());
     let rows = cross_match(
         engine,
-        &collection_id,
+        collection_id,
         &all_faces,
         &names,
         args.match_confidence_threshold,
@@ -183,15 +242,7 @@ pub(crate) fn run(shell: &Shell, args: &MatchFacesArgs, out: &mut impl Write) ->
         rows.len(),
         args.match_confidence_threshold.get()
     )?;
-    if args.delete {
-        engine.delete_collection(&collection_id)?;
-        writeln!(log, "Deleted collection {collection_id}")?;
-    }
-    Ok(if failed > 0 || !found.skipped.is_empty() {
-        EXIT_SOME_REJECTED
-    } else {
-        0
-    })
+    Ok(())
 }
 
 /// The external image ids that a collection already holds faces of; empty when the collection

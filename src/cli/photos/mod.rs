@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod ingest;
+pub mod labels;
 pub mod match_faces;
 
 use std::collections::HashMap;
