@@ -87,7 +87,7 @@ fn settings_reading_every_variable(env: &BTreeMap<String, String>) -> Settings {
         env.get(k).cloned()
     })
     .expect("the compose file's settings load");
-    let main_rs = std::fs::read_to_string(root().join("src/main.rs")).unwrap();
+    let main_rs = std::fs::read_to_string(root().join("src/main.rs")).expect("reads src/main.rs");
     for key in env.keys().filter(|k| k.as_str() != "NEO4J_AUTH") {
         let read_by_main = main_rs.contains(&format!("\"{key}\""));
         assert!(
