@@ -117,7 +117,7 @@ fn resume(app: &App, engine: &dyn FaceEngine) -> Result<()> {
         },
     )?;
     if !report.completed.is_empty() {
-        app.graph().readjudicate()?;
+        app.graph().adjudicate_changes()?;
         output::notice(&format!(
             "completed {} uploads that a crash left unfinished",
             report.completed.len()

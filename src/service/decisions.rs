@@ -146,7 +146,7 @@ impl Facegraph {
             at: Timestamp::now(),
             note,
         })?;
-        self.readjudicate()
+        self.adjudicate_changes()
     }
 
     /// Records every decided row of a sheet as a decision by `analyst`, skipping rows whose pair's
@@ -215,7 +215,7 @@ impl Facegraph {
             out.applied.push(line);
         }
         if !out.applied.is_empty() {
-            out.adjudication = Some(self.readjudicate()?);
+            out.adjudication = Some(self.adjudicate_changes()?);
         }
         Ok(out)
     }

@@ -143,7 +143,7 @@ impl Facegraph {
         req: &ImageIngest<'_>,
     ) -> Result<ImageIngestReport, ServiceError> {
         let staged = self.stage_image(engine, req)?;
-        let adjudication = self.readjudicate()?;
+        let adjudication = self.adjudicate_changes()?;
         let faces = self.store.faces(&staged.face_ids)?;
         let matches = self.match_views(self.store.edges_touching(&staged.face_ids)?)?;
         Ok(ImageIngestReport {

@@ -244,7 +244,7 @@ impl Facegraph {
                 report.files[i].1 = outcome;
             }
         }
-        report.adjudication = self.readjudicate()?;
+        report.adjudication = self.adjudicate_changes()?;
         Ok(report)
     }
 

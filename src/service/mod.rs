@@ -189,6 +189,13 @@ impl Facegraph {
         )?)
     }
 
+    /// Re-judges what the changes since the last adjudication can have changed (an ingest, a
+    /// decision, a stored match), and the clusters they touch: what every use case calls after a
+    /// write. Until adjudication is scoped to the change, it re-judges the whole graph.
+    pub fn adjudicate_changes(&self) -> Result<Readjudication, ServiceError> {
+        self.readjudicate()
+    }
+
     /// Judges every edge under the current rules and writes the judgements that changed; then
     /// recomputes and stores the clusters. Running it twice writes nothing the second time.
     pub fn readjudicate(&self) -> Result<Readjudication, ServiceError> {

@@ -137,7 +137,7 @@ impl Facegraph {
             ..IngestBatch::default()
         };
         self.store.ingest(&batch)?;
-        let adjudication = self.readjudicate()?;
+        let adjudication = self.adjudicate_changes()?;
         let edge = self
             .store
             .edge(&pair)?

@@ -167,7 +167,7 @@ pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) 
 
     let pending_left = graph.store().pending_images()?.len();
     let t = Instant::now();
-    let adjudication = graph.readjudicate()?;
+    let adjudication = graph.adjudicate_changes()?;
     let adjudicate_secs = t.elapsed().as_secs_f64();
     let linked = staged
         .iter()
