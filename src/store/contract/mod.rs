@@ -5,6 +5,7 @@
 mod batches;
 pub mod fixtures;
 mod records;
+mod stream;
 mod uploads;
 
 pub use batches::{
@@ -22,6 +23,11 @@ pub use records::{
     faces_of_subject_returns_that_subjects_faces, searches_are_recorded,
     verdict_without_edge_fails_and_writes_nothing, verdicts_filter_edges,
     verdicts_round_trip_exactly,
+};
+pub use stream::{
+    cursors_read_back_what_was_set, leases_are_held_by_one_holder_until_they_expire,
+    match_events_move_through_the_outbox_with_their_cursor,
+    processed_messages_keep_their_first_record, the_judgement_history_is_read_in_order,
 };
 pub use uploads::{
     a_refused_upload_is_forgotten, reused_photos_share_their_content_hash,
@@ -78,6 +84,11 @@ macro_rules! graph_store_contract {
             uploads_stay_pending_until_completed,
             reused_photos_share_their_content_hash,
             a_refused_upload_is_forgotten,
+            processed_messages_keep_their_first_record,
+            the_judgement_history_is_read_in_order,
+            match_events_move_through_the_outbox_with_their_cursor,
+            cursors_read_back_what_was_set,
+            leases_are_held_by_one_holder_until_they_expire,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -190,6 +201,26 @@ pub const ALL: &[(&str, Check)] = &[
     (
         "a_refused_upload_is_forgotten",
         a_refused_upload_is_forgotten,
+    ),
+    (
+        "processed_messages_keep_their_first_record",
+        processed_messages_keep_their_first_record,
+    ),
+    (
+        "the_judgement_history_is_read_in_order",
+        the_judgement_history_is_read_in_order,
+    ),
+    (
+        "match_events_move_through_the_outbox_with_their_cursor",
+        match_events_move_through_the_outbox_with_their_cursor,
+    ),
+    (
+        "cursors_read_back_what_was_set",
+        cursors_read_back_what_was_set,
+    ),
+    (
+        "leases_are_held_by_one_holder_until_they_expire",
+        leases_are_held_by_one_holder_until_they_expire,
     ),
 ];
 
