@@ -118,6 +118,11 @@ impl Metrics {
         })
     }
 
+    /// The registry, for metrics of other parts of the process (the stream of `serve --stream`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The metrics in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

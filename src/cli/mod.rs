@@ -13,6 +13,7 @@ pub mod output;
 mod photos;
 mod saved;
 mod serve;
+mod stream;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -89,8 +90,15 @@ pub enum Command {
     Stats,
     /// Benchmarks on generated data: rule evaluation, store ingest, clustering.
     Bench(bench::BenchArgs),
-    /// Serve the REST API until SIGTERM or SIGINT (in-flight requests finish).
+    /// Serve the REST API until SIGTERM or SIGINT (in-flight requests finish); with --stream, run
+    /// the stream in the same process.
     Serve(serve::ServeArgs),
+    /// The streaming service on Kafka until SIGTERM or SIGINT: uploads in, match events out, each
+    /// stage a consumer group of its own (docs/streaming.md).
+    Stream(stream::StreamArgs),
+    /// Process a manifest of past uploads one day at a time, each day adjudicated before the next,
+    /// resuming at the day a stopped run was in (or publish them to the uploads topic).
+    Backfill(stream::BackfillArgs),
     /// Make or hash API keys for the config file.
     #[command(subcommand)]
     ApiKey(serve::ApiKeyCommand),
@@ -153,6 +161,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stats => graph::stats(&shell, &mut out)?,
         Command::Bench(args) => bench::run(&args, &mut out).map(|()| 0)?,
         Command::Serve(args) => serve::run(&shell, &args)?,
+        Command::Stream(args) => stream::run(&shell, &args)?,
+        Command::Backfill(args) => stream::backfill(&shell, &args, &mut out)?,
         Command::ApiKey(cmd) => serve::api_key(&cmd, &mut out)?,
         Command::BenchSearch(args) => bench::search::run(&args, &mut out).map(|()| 0)?,
         Command::Models { action } => models::run(&shell.settings, action, &mut out)?,

@@ -31,6 +31,16 @@ pub struct ServeArgs {
     /// Serve without the local face engine (no models are loaded; image uploads answer 503).
     #[arg(long)]
     pub no_engine: bool,
+    /// Also run the stream (every stage) in this process, which owns the data directory; its
+    /// metrics join the API's /metrics.
+    #[arg(long)]
+    pub stream: bool,
+    /// The stream's mode: sync (one message in flight per partition) or async.
+    #[arg(long, value_enum, default_value_t = super::stream::ModeArg::Sync, requires = "stream")]
+    pub stream_mode: super::stream::ModeArg,
+    /// In async mode, at most this many messages in flight per stage.
+    #[arg(long, default_value_t = 8, value_name = "N", requires = "stream")]
+    pub stream_concurrency: usize,
 }
 
 /// `api-key` subcommands.
@@ -76,6 +86,29 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
     if let Some(engine) = &engine {
         resume(&app, engine.as_ref())?;
     }
+    let stream = if args.stream {
+        let Some(engine) = engine.clone() else {
+            bail!("--stream needs the face engine: drop --no-engine, or fetch the models");
+        };
+        let pipeline = super::stream::PipelineArgs {
+            collection_id: None,
+            match_confidence_threshold: Similarity::new(DEFAULT_SEARCH_THRESHOLD)?,
+            engine: super::stream::EngineArg::Local,
+        };
+        let config = super::stream::config(
+            shell,
+            crate::stream::Stage::ALL.to_vec(),
+            args.stream_mode,
+            args.stream_concurrency,
+            &pipeline,
+        )?;
+        if config.kafka.brokers.is_none() {
+            return Err(crate::stream::StreamError::NoBrokers.into());
+        }
+        Some((engine, config))
+    } else {
+        None
+    };
     let state = app.api_state(engine, args.insecure_no_auth, ApiConfig::default())?;
     if args.insecure_no_auth {
         tracing::warn!("serving WITHOUT authentication (--insecure-no-auth): anyone who can reach the port can read and decide");
@@ -85,6 +118,7 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let graph = app.graph().clone();
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -92,9 +126,49 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
         let local = listener.local_addr().context("no local address")?;
         tracing::info!(%local, "facegraph is serving");
         output::notice(&format!("serving on http://{local}"));
-        crate::api::run(listener, state, shutdown_signal())
+        // One signal stops both the server and the stream.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stop = std::sync::Arc::new(stop);
+        let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let streaming = match stream {
+            Some((engine, config)) => {
+                let metrics = crate::stream::StreamMetrics::register(state.metrics().registry())?;
+                output::notice("streaming: every stage, in this process");
+                let run = crate::stream::run(
+                    graph,
+                    Some(engine),
+                    config,
+                    metrics,
+                    stopping(stopped.clone()),
+                );
+                let stop = std::sync::Arc::clone(&stop);
+                Some(tokio::spawn(async move {
+                    let result = run.await;
+                    if result.is_err() {
+                        // A stream that cannot run (no broker) stops the server too: the
+                        // operator asked for both.
+                        let _ = stop.send(true);
+                    }
+                    result
+                }))
+            }
+            None => None,
+        };
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        crate::api::run(listener, state, stopping(stopped))
             .await
             .context("the server failed")?;
+        if let Some(streaming) = streaming {
+            streaming
+                .await
+                .context("the stream's task failed")?
+                .context("the stream failed")?;
+        }
         tracing::info!("facegraph stopped");
         output::notice("stopped");
         Ok::<_, anyhow::Error>(())

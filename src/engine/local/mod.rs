@@ -14,6 +14,7 @@ pub mod collections;
 pub mod detect;
 mod engine;
 pub mod eval;
+pub mod generated;
 pub mod image;
 pub mod index;
 pub mod models;
