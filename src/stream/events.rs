@@ -31,8 +31,9 @@ pub const CURSOR: &str = "match_events";
 /// The lease of the outbox's relay.
 const LEASE: &str = "match_events";
 
-/// How long the relay's lease lasts without renewal: a holder that died is replaced after this.
-const LEASE_TIME: Duration = Duration::from_secs(30);
+/// How long the relay's lease lasts without renewal (it is renewed before every page of events):
+/// a holder that died is replaced after this.
+const LEASE_TIME: Duration = Duration::from_secs(15);
 
 /// Judgements read from the history at a time.
 const PAGE: usize = 1_000;
@@ -137,6 +138,7 @@ pub struct Relay {
     producer: FutureProducer,
     topic: String,
     holder: String,
+    exclusive: bool,
     metrics: StreamMetrics,
 }
 
@@ -150,7 +152,9 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// A relay of `graph`'s outbox to `topic`.
+    /// A relay of `graph`'s outbox to `topic`. The embedded store has one writer, the holder of
+    /// the data directory's lock, so its relay needs no lease (and does not wait out the lease of
+    /// a predecessor that crashed); a shared store's relays take turns under the lease.
     pub fn new(
         graph: Facegraph,
         producer: FutureProducer,
@@ -158,11 +162,13 @@ impl Relay {
         metrics: StreamMetrics,
     ) -> Self {
         let holder = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        let exclusive = graph.store().kind() == "sqlite";
         Self {
             graph,
             producer,
             topic,
             holder,
+            exclusive,
             metrics,
         }
     }
@@ -208,12 +214,17 @@ impl Relay {
             Ok::<_, StreamError>(())
         }
         .await;
-        let holder = self.holder.clone();
-        blocking(&store, move |s| s.release_lease(LEASE, &holder)).await?;
+        if !self.exclusive {
+            let holder = self.holder.clone();
+            blocking(&store, move |s| s.release_lease(LEASE, &holder)).await?;
+        }
         result.map(|()| sent)
     }
 
     async fn renew(&self, store: &Arc<dyn GraphStore>) -> Result<bool, StreamError> {
+        if self.exclusive {
+            return Ok(true);
+        }
         let holder = self.holder.clone();
         let now = Timestamp::now();
         let until = Timestamp::from_millis(now.millis() + LEASE_TIME.as_millis() as i64);

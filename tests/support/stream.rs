@@ -190,6 +190,26 @@ impl Setup {
         self.stages_drained() && outbox_drained(&self.store(data))
     }
 
+    /// Each stage's committed offsets and its topic's ends, for a failure's message.
+    pub fn describe(&self) -> String {
+        [
+            ("index", "uploads"),
+            ("search", "faces"),
+            ("adjudicate", "hits"),
+        ]
+        .iter()
+        .map(|(stage, topic)| {
+            let topic = self.topic(topic);
+            format!(
+                "{stage}: committed {:?} of {:?}",
+                self.committed(stage, &topic),
+                self.ends(&topic)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+    }
+
     /// Whether every stage's group has committed everything of its topic.
     pub fn stages_drained(&self) -> bool {
         [
