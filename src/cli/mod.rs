@@ -113,6 +113,9 @@ pub enum Command {
     },
     /// Benchmarks the local engine on a directory of photos: images per second, embeddings as JSON.
     BenchEngine(bench::engine::BenchEngineArgs),
+    /// Uploads per second end to end through the stream (the broker in FACEGRAPH_KAFKA_BROKERS,
+    /// every stage, the embedded store), with generated faces or the local engine.
+    BenchStream(bench::stream::BenchStreamArgs),
     /// The Neo4j store (`--store bolt://HOST:PORT`): apply the schema, benchmark writes and queries.
     Neo4j {
         /// What to do.
@@ -170,6 +173,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             bench::engine::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
         }
         Command::Neo4j { action } => neo4j::run(&shell.settings, &action, &mut out)?,
+        Command::BenchStream(args) => bench::stream::run(&shell, &args, &mut out).map(|()| 0)?,
     };
     out.flush()?;
     Ok(code)

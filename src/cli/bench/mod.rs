@@ -9,6 +9,7 @@ mod ingest;
 pub mod neo4j;
 mod rules;
 pub mod search;
+pub mod stream;
 
 use std::io::Write;
 use std::path::PathBuf;
