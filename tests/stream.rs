@@ -989,3 +989,51 @@ fn two_adjudication_workers_share_a_group_on_a_bolt_store_and_one_killed_loses_n
         assert!(status.success());
     }
 }
+
+#[test]
+fn serve_runs_the_stream_in_the_rest_server() {
+    let setup = Setup::new("serve", 1, "");
+    let photos = setup.path("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for p in ["obama.jpg", "obama2.jpg"] {
+        std::fs::copy(samples().join(p), photos.join(p)).unwrap();
+    }
+    let server = setup.process(
+        "data",
+        &[
+            "serve",
+            "--stream",
+            "--insecure-no-auth",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let port = server.port_after("serving on http://127.0.0.1:");
+    let uploads: Vec<(String, Vec<u8>)> = [("obama", "cust-1"), ("obama2", "cust-2")]
+        .iter()
+        .map(|(name, subject)| {
+            let path = photos.join(format!("{name}.jpg"));
+            (
+                name.to_string(),
+                upload(&text(&path), name, Some(subject), None),
+            )
+        })
+        .collect();
+    setup.produce(&setup.topic("uploads"), &uploads);
+    wait_until(DRAIN, "the stream in the server", || setup.drained("data"));
+    // One process, one data directory: the API's metrics show the stream's.
+    let metrics = server.metrics(port);
+    assert!(
+        metrics
+            .contains("facegraph_stream_messages_total{outcome=\"processed\",stage=\"index\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("facegraph_http_requests_in_flight"),
+        "{metrics}"
+    );
+    assert_eq!(setup.store("data").stats().unwrap().images, 2);
+    let (status, took) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(30));
+}

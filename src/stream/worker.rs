@@ -562,3 +562,62 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The watermarks are consistent after any panic: each change is one call.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(partition: i32, offset: i64) -> Incoming {
+        Incoming {
+            topic: "t".to_owned(),
+            partition,
+            offset,
+            key: None,
+            payload: Vec::new(),
+        }
+    }
+
+    fn queue(messages: &[(i32, i64)]) -> Queue {
+        let mut q = Queue {
+            waiting: BTreeMap::new(),
+            running: BTreeMap::new(),
+            waiting_total: 0,
+            generation: 0,
+        };
+        for (p, o) in messages {
+            q.push(message(*p, *o));
+        }
+        q
+    }
+
+    fn places(taken: &[Incoming]) -> Vec<(i32, i64)> {
+        taken.iter().map(|m| (m.partition, m.offset)).collect()
+    }
+
+    #[test]
+    fn sync_mode_takes_one_message_per_idle_partition_in_order() {
+        let mut q = queue(&[(0, 5), (0, 6), (1, 9), (1, 10)]);
+        assert_eq!(places(&q.take(Mode::Sync, usize::MAX)), [(0, 5), (1, 9)]);
+        assert!(
+            q.take(Mode::Sync, usize::MAX).is_empty(),
+            "both partitions busy"
+        );
+        q.done(&("t".to_owned(), 1));
+        assert_eq!(places(&q.take(Mode::Sync, usize::MAX)), [(1, 10)]);
+        q.done(&("t".to_owned(), 0));
+        assert_eq!(places(&q.take(Mode::Sync, usize::MAX)), [(0, 6)]);
+        assert_eq!(q.waiting_total, 0);
+    }
+
+    #[test]
+    fn async_mode_takes_up_to_the_room_round_the_partitions() {
+        let mut q = queue(&[(0, 1), (0, 2), (0, 3), (1, 7)]);
+        assert_eq!(
+            places(&q.take(Mode::Async, 3)),
+            [(0, 1), (1, 7), (0, 2)],
+            "beyond one per partition, partitions taking turns"
+        );
+        assert_eq!(places(&q.take(Mode::Async, 3)), [(0, 3)]);
+        assert_eq!(q.waiting_total, 0);
+    }
+}

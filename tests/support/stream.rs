@@ -112,6 +112,13 @@ impl Setup {
         self.worker_with(data, args, |_| {})
     }
 
+    /// Starts `facegraph ARGS` (any long-running command) on data directory `data`.
+    pub fn process(&self, data: &str, args: &[&str]) -> Worker {
+        let mut c = self.facegraph(data);
+        c.args(args);
+        Worker::spawn(c)
+    }
+
     /// Like [`Setup::worker`], with more settings of the command (environment, store).
     pub fn worker_with(
         &self,
@@ -384,12 +391,17 @@ impl Worker {
 
     /// The port of its metrics server (`--listen 127.0.0.1:0`), once it says.
     pub fn metrics_port(&self) -> u16 {
+        self.port_after("metrics on http://127.0.0.1:")
+    }
+
+    /// The port it names after `marker` on standard error, once it does.
+    pub fn port_after(&self, marker: &str) -> u16 {
         let mut port = None;
-        wait_until(Duration::from_secs(60), "the metrics address", || {
+        wait_until(Duration::from_secs(120), "the listening address", || {
             port = self.stderr.lock().unwrap().iter().find_map(|l| {
-                l.split("metrics on http://127.0.0.1:")
+                l.split(marker)
                     .nth(1)?
-                    .split('/')
+                    .split(|c: char| !c.is_ascii_digit())
                     .next()?
                     .parse()
                     .ok()
