@@ -269,7 +269,7 @@ fn write_uploads(
                 .photos
                 .clone()
                 .unwrap_or_else(|| models::samples_dir(models_dir));
-            let found = walk(&[dir.clone()]).files;
+            let found = walk(std::slice::from_ref(&dir)).files;
             if found.is_empty() {
                 bail!("no photos in {}", dir.display());
             }
