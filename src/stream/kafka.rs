@@ -80,9 +80,10 @@ pub async fn ensure_topics(kafka: &KafkaSettings, topics: &[&str]) -> Result<(),
                 source,
             })?;
     let partitions = i32::try_from(kafka.partitions).unwrap_or(i32::MAX);
+    let replicas = i32::from(kafka.replication_factor);
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replicas)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = admin
