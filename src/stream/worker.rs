@@ -34,6 +34,10 @@ const COMMIT_EVERY: Duration = Duration::from_millis(200);
 /// How often the lag and the rate are measured.
 const MEASURE_EVERY: Duration = Duration::from_secs(5);
 
+/// At most this many messages in one adjudication: every message waiting says only that the graph
+/// changed, so one adjudication finishes them all.
+pub const BATCH: usize = 1_024;
+
 /// How long shutdown waits for messages in flight.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -204,8 +208,13 @@ pub async fn run(
     let stage = handler.stage().as_str();
     let context = consumer.context().clone();
     let concurrency = options.concurrency.max(1);
-    // Messages held beyond those in flight: enough to keep every slot busy.
-    let max_waiting = concurrency.max(16) * 2;
+    // Messages held beyond those in flight: enough to keep every slot busy, or to fill the next
+    // batch while one runs.
+    let max_waiting = if handler.coalesces() {
+        BATCH * 2
+    } else {
+        concurrency.max(16) * 2
+    };
     let mut queue = Queue {
         waiting: BTreeMap::new(),
         running: BTreeMap::new(),
@@ -243,7 +252,8 @@ pub async fn run(
                 metrics.set_rate(stage, (total - finished_before) as f64 / secs);
                 finished_before = total;
                 measured_at = Instant::now();
-                measure_lag(&consumer, &context, stage, &metrics).await;
+                // Measured aside: a slow broker must not hold the loop.
+                tokio::spawn(measure_lag(Arc::clone(&consumer), StageContext::clone(&context), stage, metrics.clone()));
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 finish(done, &mut queue, &context);
@@ -307,11 +317,12 @@ fn start(
     concurrency: usize,
 ) {
     if handler.coalesces() {
-        // One batch at a time: it covers every message waiting, up to the limit.
+        // One batch at a time: it covers every message waiting (in sync mode, the first of each
+        // partition), up to the limit.
         if !tasks.is_empty() {
             return;
         }
-        let batch = queue.take(options.mode, concurrency);
+        let batch = queue.take(options.mode, BATCH);
         if !batch.is_empty() {
             spawn(
                 tasks,
@@ -514,15 +525,13 @@ fn commit(consumer: &StageConsumer, context: &StageContext, mode: CommitMode) {
 
 /// Measures the lag of each partition held: its high watermark less the stage's position.
 async fn measure_lag(
-    consumer: &Arc<StageConsumer>,
-    context: &StageContext,
+    consumer: Arc<StageConsumer>,
+    context: StageContext,
     stage: &'static str,
-    metrics: &StreamMetrics,
+    metrics: StreamMetrics,
 ) {
-    let consumer = Arc::clone(consumer);
     let positions: BTreeMap<TopicPartition, i64> =
         lock(&context.watermarks).positions().into_iter().collect();
-    let metrics = metrics.clone();
     let _ = tokio::task::spawn_blocking(move || {
         let Ok(assignment) = consumer.assignment() else {
             return;

@@ -161,12 +161,20 @@ fn measure(
         let started = Instant::now();
         let watcher = Watcher::new(&kafka)?;
         let mut first = None;
+        let mut stages_done: [Option<Duration>; 3] = [None; 3];
         loop {
             if first.is_none() && metrics.finished_total(Stage::Index.as_str()) > 0 {
                 first = Some(started.elapsed());
             }
+            for (i, done) in watcher.drained()?.into_iter().enumerate() {
+                if done && stages_done[i].is_none() {
+                    stages_done[i] = Some(started.elapsed());
+                } else if !done {
+                    stages_done[i] = None;
+                }
+            }
             let graph = graph.clone();
-            let drained = watcher.drained()?
+            let drained = stages_done.iter().all(Option::is_some)
                 && tokio::task::spawn_blocking(move || outbox_drained(graph.store().as_ref()))
                     .await??;
             if drained {
@@ -180,10 +188,10 @@ fn measure(
         let total = started.elapsed();
         let _ = stop.send(true);
         stream.await??;
-        Ok::<_, anyhow::Error>((produce_secs, first.unwrap_or_default(), total))
+        Ok::<_, anyhow::Error>((produce_secs, first.unwrap_or_default(), stages_done, total))
     })?;
     runtime.shutdown_background();
-    let (produce_secs, first, total) = timing;
+    let (produce_secs, first, stages_done, total) = timing;
     let load_after = load_average();
     let stats = app.graph().store().stats()?;
     let confirmed = app.graph().store().edges(Some(Verdict::Confirmed))?.len();
@@ -233,6 +241,24 @@ fn measure(
          {:.2} s after the first upload",
         first.as_secs_f64(),
         busy
+    )?;
+    let after = |d: Option<Duration>| {
+        d.map_or_else(
+            || "-".to_owned(),
+            |d| format!("{:.2} s", d.saturating_sub(first).as_secs_f64()),
+        )
+    };
+    writeln!(
+        out,
+        "  each stage had committed everything: index {}, search {}, adjudicate {} after the \
+         first upload (the uploads through index and search: {:.0}/s)",
+        after(stages_done[0]),
+        after(stages_done[1]),
+        after(stages_done[2]),
+        args.uploads as f64
+            / stages_done[1]
+                .map_or(busy, |d| d.saturating_sub(first).as_secs_f64())
+                .max(1e-9)
     )?;
     writeln!(
         out,
@@ -340,9 +366,10 @@ impl Watcher {
         Ok(Self { consumers })
     }
 
-    /// Whether every stage has committed everything of its topic.
-    fn drained(&self) -> Result<bool> {
-        for (consumer, topic) in &self.consumers {
+    /// Whether each stage (in pipeline order) has committed everything of its topic.
+    fn drained(&self) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(self.consumers.len());
+        'stages: for (consumer, topic) in &self.consumers {
             let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5))?;
             let partitions = metadata
                 .topics()
@@ -358,11 +385,13 @@ impl Watcher {
                 let (_, high) =
                     consumer.fetch_watermarks(topic, e.partition(), Duration::from_secs(5))?;
                 if e.offset().to_raw().unwrap_or(-1).max(0) < high {
-                    return Ok(false);
+                    out.push(false);
+                    continue 'stages;
                 }
             }
+            out.push(true);
         }
-        Ok(true)
+        Ok(out)
     }
 }
 
