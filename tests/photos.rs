@@ -605,3 +605,84 @@ fn an_upload_a_crash_interrupted_is_completed_from_the_engine_without_its_file()
     exts.sort();
     assert_eq!(exts, ["obama.jpg", "obama2.jpg"]);
 }
+
+#[test]
+fn the_same_photo_uploaded_by_two_customers_is_a_confirmed_match_and_a_fraud_lead() {
+    let app = App::new(&["obama.jpg", "biden.jpg"]);
+    // The same bytes under a second name, from a second customer, and again from the first.
+    std::fs::copy(
+        samples().join("obama.jpg"),
+        app.photos().join("obama_copy.jpg"),
+    )
+    .unwrap();
+    std::fs::copy(
+        samples().join("obama.jpg"),
+        app.photos().join("obama_again.jpg"),
+    )
+    .unwrap();
+    std::fs::write(
+        app.path("subjects.csv"),
+        "external_image_id,subject_id\nobama.jpg,S1\nobama_copy.jpg,S2\nobama_again.jpg,S1\nbiden.jpg,S3\n",
+    )
+    .unwrap();
+    let photos = app.photos();
+    let subjects = app.path("subjects.csv");
+    let (stdout, _) = app.run_ok(
+        &[
+            "ingest",
+            photos.to_str().unwrap(),
+            "--subjects",
+            subjects.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(stdout.contains("(4 ingested"), "{stdout}");
+    let (stats, _) = app.run_ok(&["stats"], 0);
+    assert!(
+        stats.contains("images 4\nfaces 4"),
+        "nothing merged: {stats}"
+    );
+    let (matches, _) = app.run_ok(&["matches", "--json"], 0);
+    let reused: Vec<Value> = json_lines(&matches)
+        .into_iter()
+        .filter(|m| {
+            m["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "reused_photo")
+        })
+        .collect();
+    assert_eq!(
+        reused.len(),
+        3,
+        "three pairs among the three uploads: {matches}"
+    );
+    assert!(
+        reused.iter().all(|m| m["verdict"] == "confirmed"),
+        "{matches}"
+    );
+    let across = reused
+        .iter()
+        .find(|m| m["subject_a"] != m["subject_b"])
+        .expect("a pair across customers");
+    let reason = across["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "reused_photo")
+        .unwrap();
+    assert!(
+        reason["message"]
+            .as_str()
+            .unwrap()
+            .contains("one person behind two accounts"),
+        "{reason}"
+    );
+    // The three uploads are one cluster: a fraud lead of S1 and S2; biden is not in it.
+    let (clusters, _) = app.run_ok(&["clusters", "--min-subjects", "2", "--json"], 0);
+    let leads = json_lines(&clusters);
+    assert_eq!(leads.len(), 1, "{clusters}");
+    assert_eq!(leads[0]["subjects"], serde_json::json!(["S1", "S2"]));
+    assert_eq!(leads[0]["faces"].as_array().unwrap().len(), 3);
+}

@@ -26,6 +26,8 @@ pub(super) struct Outcome {
     /// The weakest verdict graph support allows (`rejected` unless it fired).
     pub(super) floor: Verdict,
     veto: bool,
+    /// The same bytes under two uploads: confirmed whatever the caps say.
+    reused: bool,
     analyst: Option<Verdict>,
     penalty: f64,
     pub(super) reasons: Vec<Reason>,
@@ -56,6 +58,7 @@ pub(super) fn judge_edge(
     let mut out = similarity_band(rules, adj.band_texts(), sim);
     same_image(rules, view, e, &mut out);
     same_subject(rules, view, e, &mut out);
+    reused_photo(rules, view, e, &mut out);
     gender(rules, view, e, &mut out);
     age(rules, view, e, &mut out);
     quality(rules, view, e, &mut out);
@@ -64,10 +67,12 @@ pub(super) fn judge_edge(
     graph::graph_support(rules, view, facts, e, &mut out);
     analyst(rules, view, e, &mut out);
     // Graph support raises the band's verdict (rejected to review at most) before the caps lower
-    // it; a veto and then an analyst's decision override both.
+    // it; a reused photo is confirmed past the caps (the bytes are identical, so is the person); a
+    // veto and then an analyst's decision override all of them.
     let verdict = match out.analyst {
         Some(v) => v,
         None if out.veto => Verdict::Rejected,
+        None if out.reused => Verdict::Confirmed,
         None => out.band.min(out.floor).at_most(out.cap),
     };
     // Full precision: rounding made scores near 100 tie where the similarities do not.
@@ -158,6 +163,7 @@ fn similarity_band(rules: &RuleSet, texts: &BandTexts, sim: f64) -> Outcome {
         cap: Verdict::Confirmed,
         floor: Verdict::Rejected,
         veto: false,
+        reused: false,
         analyst: None,
         penalty: 0.0,
         reasons: vec![reason],
@@ -190,6 +196,60 @@ fn same_subject(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outco
             ));
         }
     }
+}
+
+fn reused_photo(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    if !rules.reused_photo.enabled || view.image_key(e.a) == view.image_key(e.b) {
+        return;
+    }
+    let (na, nb) = (view.node(e.a), view.node(e.b));
+    let (Some(ca), Some(cb)) = (&na.content_sha256, &nb.content_sha256) else {
+        return;
+    };
+    if ca != cb {
+        return;
+    }
+    out.reused = true;
+    let upload = |n: &super::FaceNode| {
+        n.face
+            .external_image_id
+            .as_ref()
+            .map_or_else(|| n.face.image_id.to_string(), ToString::to_string)
+    };
+    let subject = |n: &super::FaceNode| {
+        n.subject
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+    };
+    let same_subject = na.subject.is_some() && na.subject == nb.subject;
+    let message = if same_subject {
+        format!(
+            "the same photo was uploaded twice by subject {} ({} and {}): one person, a self-match",
+            subject(na),
+            upload(na),
+            upload(nb)
+        )
+    } else {
+        format!(
+            "the same photo was uploaded as {} by subject {} and as {} by subject {}: one person \
+             behind two accounts",
+            upload(na),
+            subject(na),
+            upload(nb),
+            subject(nb)
+        )
+    };
+    out.reasons.push(Reason::new(
+        ReasonCode::ReusedPhoto,
+        message,
+        vec![
+            ("content_sha256", ca.as_str().into()),
+            ("upload_a", upload(na).into()),
+            ("upload_b", upload(nb).into()),
+            ("subject_a", subject(na).into()),
+            ("subject_b", subject(nb).into()),
+        ],
+    ));
 }
 
 fn gender(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {

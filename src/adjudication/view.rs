@@ -8,7 +8,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use petgraph::unionfind::UnionFind;
 
 use crate::model::{
-    Decision, DecisionKind, Edge, Face, FaceId, FacePair, Judgement, SearchRecord, SubjectId,
+    ContentHash, Decision, DecisionKind, Edge, Face, FaceId, FacePair, Judgement, SearchRecord,
+    SubjectId,
 };
 
 /// A face as the rules see it: the face, the subject behind its image, and its insertion order.
@@ -20,6 +21,9 @@ pub struct FaceNode {
     pub subject: Option<SubjectId>,
     /// The order in which the face was stored; a search covers the faces stored up to its own mark.
     pub seq: i64,
+    /// The SHA-256 of its image's bytes, when facegraph read them: faces of two images with the
+    /// same hash are one photo uploaded twice.
+    pub content_sha256: Option<ContentHash>,
 }
 
 /// The graph the rules read. Built once, then judged edge by edge.

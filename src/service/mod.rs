@@ -418,5 +418,6 @@ fn node(f: FaceRecord) -> FaceNode {
         face: f.face,
         subject: f.subject,
         seq: f.seq,
+        content_sha256: f.content_sha256,
     }
 }
