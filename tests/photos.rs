@@ -686,3 +686,51 @@ fn the_same_photo_uploaded_by_two_customers_is_a_confirmed_match_and_a_fraud_lea
     assert_eq!(leads[0]["subjects"], serde_json::json!(["S1", "S2"]));
     assert_eq!(leads[0]["faces"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn eval_adjudication_measures_the_rules_against_labelled_photos() {
+    let app = App::new(&["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]);
+    std::fs::write(
+        app.photos().join("labels.csv"),
+        "file,identity,gender\nobama.jpg,obama,male\nobama2.jpg,obama,male\nobama3.jpg,obama,male\n\
+         biden.jpg,biden,male\n",
+    )
+    .unwrap();
+    let labels = app.photos().join("labels.csv");
+    let (stdout, _) = app.run_ok(
+        &[
+            "eval-adjudication",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--json",
+        ],
+        0,
+    );
+    let runs = json_lines(&stdout);
+    assert_eq!(
+        runs.iter().map(|r| s(r, "name")).collect::<Vec<_>>(),
+        ["band alone", "default"]
+    );
+    for r in &runs {
+        // Three photos of one person under three customers, and three pairs of different people.
+        assert_eq!(r["genuine_pairs"]["total"], 3, "{r:#}");
+        assert_eq!(r["impostor_pairs"]["total"], 3, "{r:#}");
+        assert_eq!(r["impostor_pairs"]["confirmed"], 0, "{r:#}");
+        assert_eq!(r["genuine_pairs"]["confirmed"], 3, "{r:#}");
+        assert_eq!(r["clusters"]["fraud_leads"], 1, "{r:#}");
+        assert_eq!(r["clusters"]["identities_as_one_lead"], 1, "{r:#}");
+    }
+    let targets = runs[1]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 6);
+    assert!(targets.iter().all(|t| t["met"] == true), "{targets:#?}");
+    // The user's data directory is untouched: the scratch one is gone.
+    assert!(!app.path("data").join("facegraph.sqlite3").exists());
+    let (report, _) = app.run_ok(
+        &["eval-adjudication", "--labels", labels.to_str().unwrap()],
+        0,
+    );
+    assert!(
+        report.contains("== default (rs-") && report.contains("[met] no cluster mixes identities"),
+        "{report}"
+    );
+}

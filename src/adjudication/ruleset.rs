@@ -375,6 +375,7 @@ impl RuleSet {
         r.age.enabled = false;
         r.same_image.enabled = false;
         r.same_subject.enabled = false;
+        r.reused_photo.enabled = false;
         r.transitivity.enabled = false;
         r.hub.enabled = false;
         r.graph_support.enabled = false;

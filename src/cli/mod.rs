@@ -69,6 +69,10 @@ pub enum Command {
     /// The local engine's accuracy on labelled photos: detection recall, pair accuracy, ROC AUC,
     /// gender accuracy.
     Eval(photos::eval::EvalArgs),
+    /// What the rules add to the engine's similarity on labelled photos: impostor and genuine pairs
+    /// confirmed, kept and rejected, the review load, the engine alone at the same impostor count,
+    /// and fraud leads against identities, for the default rule set and others.
+    EvalAdjudication(photos::eval_adjudication::EvalAdjudicationArgs),
     /// List candidate matches with their verdicts.
     Matches(graph::MatchesArgs),
     /// Explain the verdict on a pair of faces.
@@ -142,6 +146,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Ingest(args) => photos::ingest::run(&shell, &args, &mut out)?,
         Command::MatchFaces(args) => photos::match_faces::run(&shell, &args, &mut out)?,
         Command::Eval(args) => photos::eval::run(&shell.settings, &args, &mut out)?,
+        Command::EvalAdjudication(args) => photos::eval_adjudication::run(&shell, &args, &mut out)?,
         Command::Matches(args) => graph::matches(&shell, &args, &mut out)?,
         Command::Explain(args) => graph::explain(&shell, &args, &mut out)?,
         Command::Decide(args) => graph::decide(&shell, &args, &mut out)?,

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::photos::eval_adjudication::EvalRun;
 use super::photos::ingest::PhotoIngestSummary;
 use super::photos::PhotoFile;
 use crate::adjudication::{Adjudicator, RuleSet};
@@ -775,4 +776,163 @@ pub fn decision_import_summary(import: &DecisionImport, out: &mut impl Write) ->
         None => writeln!(out, "Nothing new to record; the graph is unchanged.")?,
     }
     Ok(())
+}
+
+fn percent(x: usize, of: usize) -> String {
+    if of == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}%", 100.0 * x as f64 / of as f64)
+    }
+}
+
+/// What `eval-adjudication` measured, for people: one block per rule set, the band alone first,
+/// each with the targets it is held to.
+pub fn eval_adjudication_report(
+    runs: &[EvalRun],
+    photos: usize,
+    labels: &Path,
+    out: &mut impl Write,
+) -> Result<()> {
+    let Some(yardstick) = runs.first() else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "{photos} photos of {} with one labelled face, each its own customer, ingested with the \
+         defaults; pairs of faces of different customers, by identity:",
+        labels.display()
+    )?;
+    for run in runs {
+        let f = &run.figures;
+        let c = &f.clusters;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "== {} ({}), {} labelled faces",
+            run.name, f.rule_set, f.faces
+        )?;
+        writeln!(
+            out,
+            "impostor pairs {}: confirmed {}, review {} ({}), with an edge {}",
+            f.impostor.total,
+            f.impostor.confirmed,
+            f.impostor.review,
+            percent(f.impostor.review, f.impostor.total),
+            f.impostor.with_edge
+        )?;
+        writeln!(
+            out,
+            "genuine pairs {}: confirmed {} ({}), review {}, kept {} ({}), rejected or never found {}",
+            f.genuine.total,
+            f.genuine.confirmed,
+            percent(f.genuine.confirmed, f.genuine.total),
+            f.genuine.review,
+            f.genuine.kept(),
+            percent(f.genuine.kept(), f.genuine.total),
+            f.genuine.rejected()
+        )?;
+        writeln!(
+            out,
+            "  joined through photos of the same person at the review band: {}, kept {} ({})",
+            f.genuine_joined,
+            f.genuine_joined_kept,
+            percent(f.genuine_joined_kept, f.genuine_joined)
+        )?;
+        writeln!(
+            out,
+            "review load: {} review verdicts, {} in the analysts' queue",
+            f.review, f.review_queue
+        )?;
+        let cut = f.engine_alone.above.map_or("every edge".to_owned(), |a| {
+            format!("similarity above {}", similarity(a))
+        });
+        writeln!(
+            out,
+            "engine alone at the same impostor count ({cut}): genuine confirmed {} ({}), impostors {}",
+            f.engine_alone.genuine_confirmed,
+            percent(f.engine_alone.genuine_confirmed, f.genuine.total),
+            f.engine_alone.impostors_confirmed
+        )?;
+        writeln!(
+            out,
+            "clusters {} ({} fraud leads, {} mixing identities); fraud-lead pairs: precision {} ({} of {}), recall {} ({} of {})",
+            c.clusters,
+            c.leads,
+            c.mixed,
+            percent(c.lead_pairs_genuine, c.lead_pairs),
+            c.lead_pairs_genuine,
+            c.lead_pairs,
+            percent(c.lead_pairs_genuine, f.genuine.total),
+            c.lead_pairs_genuine,
+            f.genuine.total
+        )?;
+        writeln!(
+            out,
+            "identities with photos under two or more customers found as exactly one lead: {} of {}; \
+             sets the band joins in one lead: {} of {}",
+            c.identities_as_one_lead, c.identities, c.band_groups_in_one_lead, c.band_groups
+        )?;
+        if !std::ptr::eq(run, yardstick) {
+            for t in f.targets(&yardstick.figures) {
+                writeln!(
+                    out,
+                    "  [{}] {}: {}",
+                    if t.met { "met" } else { "MISSED" },
+                    t.target,
+                    t.measured
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `eval-adjudication` measured, for scripts: one JSON object per rule set.
+pub fn eval_adjudication_json(runs: &[EvalRun], out: &mut impl Write) -> Result<()> {
+    let yardstick = runs.first().map(|r| &r.figures);
+    let pairs = |p: &crate::adjudication::PairCounts| {
+        serde_json::json!({
+            "total": p.total, "with_edge": p.with_edge, "confirmed": p.confirmed,
+            "review": p.review, "kept": p.kept(), "rejected": p.rejected(),
+        })
+    };
+    json_lines(
+        runs.iter().map(|run| {
+            let f = &run.figures;
+            let c = &f.clusters;
+            let targets: Vec<serde_json::Value> = match yardstick {
+                Some(y) if !std::ptr::eq(y, f) => f
+                    .targets(y)
+                    .into_iter()
+                    .map(|t| serde_json::json!({"target": t.target, "measured": t.measured, "met": t.met}))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            serde_json::json!({
+                "name": run.name,
+                "rule_set": f.rule_set,
+                "labelled_faces": f.faces,
+                "impostor_pairs": pairs(&f.impostor),
+                "genuine_pairs": pairs(&f.genuine),
+                "genuine_joined": f.genuine_joined,
+                "genuine_joined_kept": f.genuine_joined_kept,
+                "review": f.review,
+                "review_queue": f.review_queue,
+                "engine_alone": {
+                    "above": f.engine_alone.above,
+                    "impostors_confirmed": f.engine_alone.impostors_confirmed,
+                    "genuine_confirmed": f.engine_alone.genuine_confirmed,
+                },
+                "clusters": {
+                    "clusters": c.clusters, "fraud_leads": c.leads, "mixed": c.mixed,
+                    "lead_pairs": c.lead_pairs, "lead_pairs_genuine": c.lead_pairs_genuine,
+                    "identities": c.identities, "identities_as_one_lead": c.identities_as_one_lead,
+                    "band_groups": c.band_groups, "band_groups_in_one_lead": c.band_groups_in_one_lead,
+                },
+                "targets": targets,
+            })
+        }),
+        out,
+    )
 }
