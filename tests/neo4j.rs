@@ -587,7 +587,9 @@ fn every_investigation_query_runs_on_ingested_data_and_answers() {
     assert_eq!(ring_edges.len(), 15, "every pair of the six");
     assert!(ring_edges.iter().all(|e| {
         e.get::<String>("verdict").unwrap() == "confirmed"
-            && e.get::<Vec<String>>("reason_codes").unwrap().contains(&"ring".to_owned())
+            && e.get::<Vec<String>>("reason_codes")
+                .unwrap()
+                .contains(&"ring".to_owned())
     }));
 
     checked.sort();
@@ -612,8 +614,8 @@ fn ring_of_six(store: &std::sync::Arc<Neo4jStore>) {
     b.subjects = (101..=106)
         .map(|n| {
             (
-                ExternalImageId::parse(&format!("image-{n}.jpg")).unwrap(),
-                SubjectId::parse(&format!("R{n}")).unwrap(),
+                ExternalImageId::parse(&format!("image-{n}.jpg")).expect("an id"),
+                SubjectId::parse(&format!("R{n}")).expect("a subject"),
             )
         })
         .collect();

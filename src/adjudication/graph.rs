@@ -280,10 +280,12 @@ fn agreeing(rules: &RuleSet, view: &GraphView, faces: &[u32]) -> usize {
     let mut middles: Vec<u32> = faces
         .iter()
         .filter_map(|&f| attrs(f).age)
-        .map(|a| (a.low + a.high) / 2)
+        .map(|a| (a.low() + a.high()) / 2)
         .collect();
     middles.sort_unstable();
-    let median = middles.get(middles.len() / 2).map(|&m| AgeRange::new(m, m));
+    let median = middles
+        .get(middles.len() / 2)
+        .and_then(|&m| AgeRange::new(m, m).ok());
     faces
         .iter()
         .filter(|&&f| {

@@ -302,13 +302,13 @@ fn age(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
                 ReasonCode::AgeContradiction,
                 format!(
                     "estimated ages {}-{} and {}-{} are {gap} years apart, more than the {} years allowed",
-                    aa.low, aa.high, ab.low, ab.high, r.tolerance_years
+                    aa.low(), aa.high(), ab.low(), ab.high(), r.tolerance_years
                 ),
                 vec![
-                    ("age_low_a", aa.low.into()),
-                    ("age_high_a", aa.high.into()),
-                    ("age_low_b", ab.low.into()),
-                    ("age_high_b", ab.high.into()),
+                    ("age_low_a", aa.low().into()),
+                    ("age_high_a", aa.high().into()),
+                    ("age_low_b", ab.low().into()),
+                    ("age_high_b", ab.high().into()),
                     ("gap_years", gap.into()),
                     ("tolerance_years", r.tolerance_years.into()),
                 ],
@@ -343,7 +343,10 @@ fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     for (side, idx, keys) in [("a", e.a, KEYS_A), ("b", e.b, KEYS_B)] {
         let face = &view.node(idx).face;
         if let Some(quality) = face.attributes.quality {
-            let (br, sh) = (f64::from(quality.brightness), f64::from(quality.sharpness));
+            let (br, sh) = (
+                f64::from(quality.brightness()),
+                f64::from(quality.sharpness()),
+            );
             if br < q.min_brightness {
                 problems.push(format!(
                     "face {side} is dark (brightness {br:.1} < {})",
@@ -360,7 +363,7 @@ fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
             }
         }
         if let Some(pose) = face.attributes.pose {
-            let (yaw, pitch) = (f64::from(pose.yaw), f64::from(pose.pitch));
+            let (yaw, pitch) = (f64::from(pose.yaw()), f64::from(pose.pitch()));
             if yaw.abs() > q.max_yaw || pitch.abs() > q.max_pitch {
                 problems.push(format!(
                     "face {side} is turned away (yaw {yaw:.0}°, pitch {pitch:.0}°)"

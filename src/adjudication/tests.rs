@@ -31,10 +31,7 @@ pub(super) fn f(n: u32) -> F {
             },
             detection_confidence: Some(Confidence::new(99.9).unwrap()),
             attributes: FaceAttributes {
-                quality: Some(Quality {
-                    brightness: 80.0,
-                    sharpness: 85.0,
-                }),
+                quality: Some(Quality::new(80.0, 85.0).unwrap()),
                 ..FaceAttributes::default()
             },
             is_largest: true,
@@ -62,7 +59,7 @@ impl F {
         self.gender(GenderValue::Female, c)
     }
     pub(super) fn age(mut self, low: u32, high: u32) -> Self {
-        self.0.face.attributes.age = Some(AgeRange::new(low, high));
+        self.0.face.attributes.age = Some(AgeRange::new(low, high).unwrap());
         self
     }
     pub(super) fn image_of(mut self, n: u32) -> Self {
@@ -79,10 +76,8 @@ impl F {
         self
     }
     pub(super) fn quality(mut self, brightness: f32, sharpness: f32) -> Self {
-        self.0.face.attributes.quality = Some(Quality {
-            brightness,
-            sharpness,
-        });
+        self.0.face.attributes.quality =
+            Some(Quality::new(f64::from(brightness), f64::from(sharpness)).unwrap());
         self
     }
 }

@@ -266,12 +266,13 @@ fn describe_face(f: &FaceRecord) -> String {
         ));
     }
     if let Some(r) = a.age {
-        parts.push(format!("age {}-{}", r.low, r.high));
+        parts.push(format!("age {}-{}", r.low(), r.high()));
     }
     if let Some(q) = a.quality {
         parts.push(format!(
             "brightness {:.0} sharpness {:.0}",
-            q.brightness, q.sharpness
+            q.brightness(),
+            q.sharpness()
         ));
     }
     parts.join(", ")

@@ -317,31 +317,38 @@ fn attributes(detail: &wire::FaceDetail, path: &str) -> Result<FaceAttributes, S
         None => None,
         Some(a) => {
             let apath = member(path, "AgeRange");
-            Some(AgeRange::new(
-                *required(&a.low, &member(&apath, "Low"))?,
-                *required(&a.high, &member(&apath, "High"))?,
-            ))
+            let low = *required(&a.low, &member(&apath, "Low"))?;
+            let high = *required(&a.high, &member(&apath, "High"))?;
+            Some(AgeRange::new(low, high).map_err(|e| field(apath, e))?)
         }
     };
     let quality = match &detail.quality {
         None => None,
         Some(q) => {
             let qpath = member(path, "Quality");
-            Some(Quality {
-                brightness: bounded(q.brightness, &qpath, "Brightness", "brightness", 0.0, 100.0)?,
-                sharpness: bounded(q.sharpness, &qpath, "Sharpness", "sharpness", 0.0, 100.0)?,
-            })
+            let part = |v: Option<f64>, name: &str, what| {
+                part_of(v, &qpath, name, |v| Quality::check(what, v))
+            };
+            let (b, s) = (
+                part(q.brightness, "Brightness", "brightness")?,
+                part(q.sharpness, "Sharpness", "sharpness")?,
+            );
+            Some(Quality::new(b, s).map_err(|e| field(qpath.clone(), e))?)
         }
     };
     let pose = match &detail.pose {
         None => None,
         Some(p) => {
             let ppath = member(path, "Pose");
-            Some(Pose {
-                yaw: bounded(p.yaw, &ppath, "Yaw", "yaw", -180.0, 180.0)?,
-                pitch: bounded(p.pitch, &ppath, "Pitch", "pitch", -180.0, 180.0)?,
-                roll: bounded(p.roll, &ppath, "Roll", "roll", -180.0, 180.0)?,
-            })
+            let part = |v: Option<f64>, name: &str, what| {
+                part_of(v, &ppath, name, |v| Pose::check(what, v))
+            };
+            let (y, pi, r) = (
+                part(p.yaw, "Yaw", "yaw")?,
+                part(p.pitch, "Pitch", "pitch")?,
+                part(p.roll, "Roll", "roll")?,
+            );
+            Some(Pose::new(y, pi, r).map_err(|e| field(ppath.clone(), e))?)
         }
     };
     Ok(FaceAttributes {
@@ -381,24 +388,18 @@ fn bounding_box(b: &wire::BoundingBox, path: &str) -> Result<BoundingBox, SavedR
 }
 
 /// A required number of `parent.name` in `min..=max`; `what` names it in messages.
-fn bounded(
+/// A required part of a value the model type checks (`Quality::check`, `Pose::check`), refused
+/// with the JSON path of the member that holds it.
+fn part_of(
     value: Option<f64>,
     parent: &str,
     name: &str,
-    what: &'static str,
-    min: f64,
-    max: f64,
-) -> Result<f32, SavedResponseError> {
+    check: impl Fn(f64) -> Result<f32, ParseError>,
+) -> Result<f64, SavedResponseError> {
     let path = member(parent, name);
     let v = *required(&value, &path)?;
-    if v.is_finite() && (min..=max).contains(&v) {
-        Ok(v as f32)
-    } else {
-        Err(field(
-            path,
-            ParseError::new(what, v, format!("must be a number from {min} to {max}")),
-        ))
-    }
+    check(v).map_err(|e| field(path, e))?;
+    Ok(v)
 }
 
 fn mark_largest(faces: &mut [Face]) {

@@ -402,16 +402,9 @@ fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
                     value: GenderValue::Female,
                     confidence: Confidence::new(99.612_345).unwrap_or_else(|_| unreachable!()),
                 }),
-                age: Some(AgeRange::new(24, 32)),
-                quality: Some(Quality {
-                    brightness: 78.123_45,
-                    sharpness: 86.543_21,
-                }),
-                pose: Some(Pose {
-                    yaw: -3.217_5,
-                    pitch: 5.871_2,
-                    roll: -1.093_4,
-                }),
+                age: AgeRange::new(24, 32).ok(),
+                quality: Quality::new(78.123_45, 86.543_21).ok(),
+                pose: Pose::new(-3.217_5, 5.871_2, -1.093_4).ok(),
             },
         };
         let record = crate::engine::local::face_record(

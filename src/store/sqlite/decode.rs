@@ -87,24 +87,21 @@ fn attributes(c: &mut Cells<'_, '_>) -> Result<FaceAttributes, StoreError> {
         _ => return Err(c.corrupt_last("gender and its confidence must both be present or absent")),
     };
     let age = match (c.opt_u32()?, c.opt_u32()?) {
-        (Some(low), Some(high)) => Some(AgeRange::new(low, high)),
+        (Some(low), Some(high)) => {
+            Some(AgeRange::new(low, high).map_err(|e| c.corrupt_last(e.to_string()))?)
+        }
         (None, None) => None,
         _ => return Err(c.corrupt_last("age_low and age_high must both be present or absent")),
     };
     let quality = match (c.opt_real()?, c.opt_real()?) {
-        (Some(b), Some(s)) => Some(Quality {
-            brightness: b as f32,
-            sharpness: s as f32,
-        }),
+        (Some(b), Some(s)) => Some(Quality::new(b, s).map_err(|e| c.corrupt_last(e.to_string()))?),
         (None, None) => None,
         _ => return Err(c.corrupt_last("brightness and sharpness must both be present or absent")),
     };
     let pose = match (c.opt_real()?, c.opt_real()?, c.opt_real()?) {
-        (Some(yaw), Some(pitch), Some(roll)) => Some(Pose {
-            yaw: yaw as f32,
-            pitch: pitch as f32,
-            roll: roll as f32,
-        }),
+        (Some(yaw), Some(pitch), Some(roll)) => {
+            Some(Pose::new(yaw, pitch, roll).map_err(|e| c.corrupt_last(e.to_string()))?)
+        }
         (None, None, None) => None,
         _ => return Err(c.corrupt_last("yaw, pitch and roll must all be present or absent")),
     };

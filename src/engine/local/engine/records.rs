@@ -244,8 +244,8 @@ fn detail_of_attributes(
     wire::FaceDetail {
         bounding_box: Some(wire_box(bbox)),
         age_range: a.age.map(|r| wire::AgeRange {
-            low: Some(r.low),
-            high: Some(r.high),
+            low: Some(r.low()),
+            high: Some(r.high()),
         }),
         gender: a.gender.map(|g| wire::Gender {
             value: Some(match g.value {
@@ -255,13 +255,13 @@ fn detail_of_attributes(
             confidence: Some(round(g.confidence.get(), 6)),
         }),
         pose: a.pose.map(|p| wire::Pose {
-            roll: Some(degrees(p.roll)),
-            yaw: Some(degrees(p.yaw)),
-            pitch: Some(degrees(p.pitch)),
+            roll: Some(degrees(p.roll())),
+            yaw: Some(degrees(p.yaw())),
+            pitch: Some(degrees(p.pitch())),
         }),
         quality: a.quality.map(|q| wire::ImageQuality {
-            brightness: Some(percent(q.brightness)),
-            sharpness: Some(percent(q.sharpness)),
+            brightness: Some(percent(q.brightness())),
+            sharpness: Some(percent(q.sharpness())),
         }),
         confidence: confidence.map(|c| round(c.get(), 6)),
         ..Default::default()
@@ -316,20 +316,13 @@ pub(super) fn unindexed_of(u: &wire::UnindexedFace) -> UnindexedFace {
         gender,
         age: detail
             .age_range
-            .and_then(|a| Some(AgeRange::new(a.low?, a.high?))),
-        quality: detail.quality.and_then(|q| {
-            Some(Quality {
-                brightness: q.brightness? as f32,
-                sharpness: q.sharpness? as f32,
-            })
-        }),
-        pose: detail.pose.and_then(|p| {
-            Some(Pose {
-                yaw: p.yaw? as f32,
-                pitch: p.pitch? as f32,
-                roll: p.roll? as f32,
-            })
-        }),
+            .and_then(|a| AgeRange::new(a.low?, a.high?).ok()),
+        quality: detail
+            .quality
+            .and_then(|q| Quality::new(q.brightness?, q.sharpness?).ok()),
+        pose: detail
+            .pose
+            .and_then(|p| Pose::new(p.yaw?, p.pitch?, p.roll?).ok()),
     };
     let reasons = u
         .reasons

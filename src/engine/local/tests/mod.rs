@@ -138,16 +138,11 @@ impl FaceAnalyzer for TestAnalyzer {
                             value: GenderValue::Female,
                             confidence: Confidence::new(97.25).unwrap(),
                         }),
-                        age: Some(crate::model::AgeRange::new(25, 33)),
-                        quality: Some(Quality {
-                            brightness: f.bright,
-                            sharpness: f.sharp,
-                        }),
-                        pose: Some(Pose {
-                            yaw: f.yaw,
-                            pitch: f.pitch,
-                            roll: 1.5,
-                        }),
+                        age: Some(crate::model::AgeRange::new(25, 33).unwrap()),
+                        quality: Some(
+                            Quality::new(f64::from(f.bright), f64::from(f.sharp)).unwrap(),
+                        ),
+                        pose: Some(Pose::new(f64::from(f.yaw), f64::from(f.pitch), 1.5).unwrap()),
                     },
                 }
             })
