@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::adjudication::{RuleSet, RuleSetError};
+use crate::engine::rekognition::RekognitionConfig;
 use crate::model::CollectionId;
 
 /// Why the configuration could not be loaded.
@@ -72,6 +73,92 @@ struct SettingsFile {
     store: Option<String>,
     #[serde(default)]
     neo4j: Neo4jFile,
+    engine: Option<String>,
+    #[serde(default)]
+    rekognition: RekognitionFile,
+    #[serde(default)]
+    rekognition_endpoint: RekognitionEndpointFile,
+}
+
+/// The `[rekognition]` table of the settings file: how the Rekognition engine reaches the service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekognitionFile {
+    region: Option<String>,
+    endpoint: Option<String>,
+    requests_per_second: Option<f64>,
+    max_attempts: Option<u32>,
+}
+
+/// The `[rekognition_endpoint]` table: the Rekognition-compatible endpoint that `serve` can open.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekognitionEndpointFile {
+    listen: Option<String>,
+    #[serde(default)]
+    access_keys: Vec<AccessKeyFile>,
+}
+
+/// An AWS access key of the endpoint as the settings file holds it. SigV4 is an HMAC keyed with the
+/// secret, so the endpoint needs the secret itself, not a digest of it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessKeyFile {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// Which face engine indexes and searches faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// The local engine: models in-process, collections in the data directory (the default).
+    #[default]
+    Local,
+    /// AWS Rekognition (or a Rekognition-compatible endpoint) through aws-sdk-rekognition.
+    Rekognition,
+}
+
+impl EngineKind {
+    /// Parses `local` or `rekognition`; the error says what is accepted.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(Self::Local),
+            "rekognition" => Ok(Self::Rekognition),
+            _ => Err(format!(
+                "{value:?} is not a face engine: give local (the models in-process, the default) or \
+                 rekognition (AWS Rekognition through its SDK)"
+            )),
+        }
+    }
+
+    /// The name as settings spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Rekognition => "rekognition",
+        }
+    }
+}
+
+/// An access key of the Rekognition-compatible endpoint: the id clients send, and the secret their
+/// signatures are checked with.
+#[derive(Debug, Clone)]
+pub struct AccessKeySetting {
+    /// The access key id, such as `AKIAIOSFODNN7EXAMPLE`.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: SecretString,
+}
+
+/// The Rekognition-compatible endpoint's settings.
+#[derive(Debug, Clone, Default)]
+pub struct RekognitionEndpointSettings {
+    /// Where it listens (`--rekognition-listen`, `FACEGRAPH_REKOGNITION_LISTEN`, `listen` in
+    /// `[rekognition_endpoint]`); `None`: not opened.
+    pub listen: Option<String>,
+    /// The access keys: those of the settings file, then `FACEGRAPH_AWS_ACCESS_KEYS`
+    /// (`ACCESS_KEY_ID:SECRET,...`).
+    pub access_keys: Vec<AccessKeySetting>,
 }
 
 /// The `[neo4j]` table of the settings file.
@@ -172,6 +259,14 @@ pub struct Settings {
     pub store: StoreLocation,
     /// The Neo4j login, used when `store` is a Bolt URL.
     pub neo4j: Neo4jSettings,
+    /// The face engine (`--engine`, `FACEGRAPH_ENGINE`, `engine`); `local` by default.
+    pub engine: EngineKind,
+    /// How the Rekognition engine reaches the service (`[rekognition]`,
+    /// `FACEGRAPH_REKOGNITION_…`); the AWS SDK's own settings (AWS_REGION, profiles,
+    /// AWS_ENDPOINT_URL_REKOGNITION) apply where these say nothing.
+    pub rekognition: RekognitionConfig,
+    /// The Rekognition-compatible endpoint of `serve`.
+    pub rekognition_endpoint: RekognitionEndpointSettings,
 }
 
 /// What the command line says, each `None` when not given.
@@ -187,6 +282,8 @@ pub struct Overrides {
     pub models_dir: Option<PathBuf>,
     /// `--store`.
     pub store: Option<String>,
+    /// `--engine`.
+    pub engine: Option<String>,
 }
 
 /// The default collection id, the proof of concept's.
@@ -266,6 +363,20 @@ impl Settings {
                 .or(file.neo4j.database)
                 .unwrap_or_else(|| "neo4j".to_owned()),
         };
+        let engine = overrides
+            .engine
+            .clone()
+            .or_else(|| env("FACEGRAPH_ENGINE"))
+            .or(file.engine)
+            .map(|s| EngineKind::parse(&s))
+            .transpose()
+            .map_err(|message| SettingsError::Invalid {
+                name: "engine",
+                message,
+            })?
+            .unwrap_or_default();
+        let rekognition = rekognition_config(file.rekognition, &env)?;
+        let rekognition_endpoint = endpoint_settings(file.rekognition_endpoint, &env)?;
         Ok(Self {
             data_dir,
             rules_file,
@@ -276,6 +387,9 @@ impl Settings {
             models_dir,
             store,
             neo4j,
+            engine,
+            rekognition,
+            rekognition_endpoint,
         })
     }
 
@@ -291,6 +405,104 @@ impl Settings {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("facegraph.sqlite3")
     }
+}
+
+/// The Rekognition engine's settings: `FACEGRAPH_REKOGNITION_…` over `[rekognition]` over the
+/// defaults.
+fn rekognition_config(
+    file: RekognitionFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<RekognitionConfig, SettingsError> {
+    let defaults = RekognitionConfig::default();
+    let requests_per_second = match env("FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<f64>()
+                .map_err(|e| SettingsError::Invalid {
+                    name: "rekognition.requests_per_second",
+                    message: format!("{v:?} is not a number: {e}"),
+                })?,
+        ),
+        None => file.requests_per_second,
+    };
+    if let Some(rps) = requests_per_second {
+        if !(rps.is_finite() && rps > 0.0) {
+            return Err(SettingsError::Invalid {
+                name: "rekognition.requests_per_second",
+                message: format!("{rps} is not a positive number of requests per second"),
+            });
+        }
+    }
+    let max_attempts = file.max_attempts.unwrap_or(defaults.max_attempts);
+    if max_attempts == 0 {
+        return Err(SettingsError::Invalid {
+            name: "rekognition.max_attempts",
+            message: "at least 1 attempt (the first call) is needed".to_owned(),
+        });
+    }
+    Ok(RekognitionConfig {
+        region: env("FACEGRAPH_REKOGNITION_REGION").or(file.region),
+        endpoint: env("FACEGRAPH_REKOGNITION_ENDPOINT").or(file.endpoint),
+        requests_per_second,
+        max_attempts,
+        ..defaults
+    })
+}
+
+/// The Rekognition-compatible endpoint's settings: the file's access keys, then those of
+/// `FACEGRAPH_AWS_ACCESS_KEYS`.
+fn endpoint_settings(
+    file: RekognitionEndpointFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<RekognitionEndpointSettings, SettingsError> {
+    let mut access_keys: Vec<AccessKeySetting> = file
+        .access_keys
+        .into_iter()
+        .map(|k| AccessKeySetting {
+            access_key_id: k.access_key_id,
+            secret_access_key: SecretString::from(k.secret_access_key),
+        })
+        .collect();
+    if let Some(list) = env("FACEGRAPH_AWS_ACCESS_KEYS") {
+        for (i, entry) in list.split(',').map(str::trim).enumerate() {
+            if entry.is_empty() {
+                continue;
+            }
+            let Some((id, secret)) = entry.split_once(':') else {
+                return Err(SettingsError::Invalid {
+                    name: "FACEGRAPH_AWS_ACCESS_KEYS",
+                    message: format!(
+                        "entry {} has no ':' between the access key id and the secret \
+                         (ACCESS_KEY_ID:SECRET,...)",
+                        i + 1
+                    ),
+                });
+            };
+            access_keys.push(AccessKeySetting {
+                access_key_id: id.trim().to_owned(),
+                secret_access_key: SecretString::from(secret.trim().to_owned()),
+            });
+        }
+    }
+    for k in &access_keys {
+        let id = &k.access_key_id;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(SettingsError::Invalid {
+                name: "rekognition_endpoint.access_keys",
+                message: format!("access key id {id:?} is not 1 or more letters and digits"),
+            });
+        }
+        if secrecy::ExposeSecret::expose_secret(&k.secret_access_key).is_empty() {
+            return Err(SettingsError::Invalid {
+                name: "rekognition_endpoint.access_keys",
+                message: format!("access key {id} has an empty secret"),
+            });
+        }
+    }
+    Ok(RekognitionEndpointSettings {
+        listen: env("FACEGRAPH_REKOGNITION_LISTEN").or(file.listen),
+        access_keys,
+    })
 }
 
 /// The default model cache: `$XDG_CACHE_HOME/facegraph`, else `$HOME/.cache/facegraph`, else a

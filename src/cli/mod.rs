@@ -45,6 +45,12 @@ pub struct Cli {
     /// FACEGRAPH_NEO4J_USER, FACEGRAPH_NEO4J_PASSWORD and FACEGRAPH_NEO4J_DATABASE.
     #[arg(long, global = true, env = "FACEGRAPH_STORE", value_name = "STORE")]
     pub store: Option<String>,
+    /// The face engine that indexes and searches faces: `local` (the models in-process, the
+    /// default) or `rekognition` (AWS Rekognition through its SDK: credentials and region from the
+    /// AWS default chain, the endpoint from AWS_ENDPOINT_URL_REKOGNITION or the [rekognition]
+    /// table of the settings).
+    #[arg(long, global = true, env = "FACEGRAPH_ENGINE", value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// When another process writes to the data directory, fail at once naming it instead of
     /// waiting for it to finish.
     #[arg(long, global = true)]
@@ -125,6 +131,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         rules: cli.rules.clone(),
         models_dir: cli.models_dir.clone(),
         store: cli.store.clone(),
+        engine: cli.engine.clone(),
     };
     let settings = Settings::load(&overrides)?;
     let shell = Shell {

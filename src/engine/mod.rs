@@ -1,9 +1,13 @@
 //! The `FaceEngine` port: face collections with Rekognition's semantics (create, list, describe,
-//! delete; index faces; search by face id and by image; list and delete faces). One adapter so far:
-//! the local engine (ONNX models run by tract, the embedded default). The port follows
-//! Rekognition's API so that a Rekognition adapter can sit beside it under `src/engine/`.
+//! delete; index faces; search by face id and by image; list and delete faces). Two adapters: the
+//! local engine (ONNX models run by tract, the embedded default) and AWS Rekognition through
+//! aws-sdk-rekognition. The port follows Rekognition's API, so both keep its semantics.
 
 pub mod local;
+pub mod rekognition;
+mod unindexed;
+
+pub(crate) use unindexed::unindexed_of;
 
 use std::fmt;
 
@@ -44,6 +48,9 @@ pub enum EngineError {
     /// A request parameter is out of range.
     #[error("{0}")]
     InvalidParameter(String),
+    /// A pagination token that this engine did not hand out.
+    #[error("invalid pagination token {0:?}")]
+    InvalidPaginationToken(String),
     /// The engine failed (I/O, inference, the remote service).
     #[error("face engine {operation} failed")]
     Backend {

@@ -13,14 +13,14 @@ use super::collections::{
     StoreError, StoredFace, StoredImage,
 };
 use super::{AnalyzedFace, FaceAnalyzer};
+use crate::engine::unindexed_of;
 use crate::engine::{
     CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, IndexFacesRequest,
-    IndexFacesResult, QualityFilter, SearchByImageResult, UnindexedFace, UnindexedReason,
+    IndexFacesResult, QualityFilter, SearchByImageResult, UnindexedReason,
 };
 use crate::model::{
-    AgeRange, BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, Face,
-    FaceAttributes, FaceId, Gender, GenderValue, Image, ImageId, Pose, Quality, Similarity,
-    Timestamp,
+    BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, Face, FaceAttributes,
+    FaceId, GenderValue, Image, ImageId, Similarity, Timestamp,
 };
 use crate::rekognition::{index_faces_to_domain, wire};
 
@@ -694,7 +694,7 @@ pub fn search_faces_response(
 const TOKEN_PREFIX: &str = "lf1.";
 
 fn parse_token(token: &str) -> Result<FaceKey, EngineError> {
-    let invalid = || EngineError::InvalidParameter(format!("invalid pagination token {token:?}"));
+    let invalid = || EngineError::InvalidPaginationToken(token.to_owned());
     let hex_part = token.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
     let bytes = hex::decode(hex_part).map_err(|_| invalid())?;
     FaceKey::try_from(bytes.as_slice()).map_err(|_| invalid())
@@ -934,75 +934,4 @@ fn record_of_face(f: &Face, version: &str) -> wire::FaceRecord {
             &f.attributes,
         )),
     }
-}
-
-/// The domain form of a stored unindexed face; values out of range (never written by this engine)
-/// are dropped rather than failing the call.
-fn unindexed_of(u: &wire::UnindexedFace) -> UnindexedFace {
-    let detail = u.face_detail.clone().unwrap_or_default();
-    let bbox = detail
-        .bounding_box
-        .map(|b| BoundingBox {
-            left: b.left.unwrap_or(0.0) as f32,
-            top: b.top.unwrap_or(0.0) as f32,
-            width: b.width.unwrap_or(0.0) as f32,
-            height: b.height.unwrap_or(0.0) as f32,
-        })
-        .unwrap_or_default();
-    let gender = detail.gender.as_ref().and_then(|g| {
-        let value = match g.value.as_ref()? {
-            wire::GenderType::Male => GenderValue::Male,
-            wire::GenderType::Female => GenderValue::Female,
-            wire::GenderType::Other(_) => return None,
-        };
-        Some(Gender {
-            value,
-            confidence: Confidence::new(g.confidence?).ok()?,
-        })
-    });
-    let attributes = FaceAttributes {
-        gender,
-        age: detail
-            .age_range
-            .and_then(|a| Some(AgeRange::new(a.low?, a.high?))),
-        quality: detail.quality.and_then(|q| {
-            Some(Quality {
-                brightness: q.brightness? as f32,
-                sharpness: q.sharpness? as f32,
-            })
-        }),
-        pose: detail.pose.and_then(|p| {
-            Some(Pose {
-                yaw: p.yaw? as f32,
-                pitch: p.pitch? as f32,
-                roll: p.roll? as f32,
-            })
-        }),
-    };
-    let reasons = u
-        .reasons
-        .iter()
-        .flatten()
-        .filter_map(|r| reason_of(r.as_str()))
-        .collect();
-    UnindexedFace {
-        bbox,
-        confidence: detail.confidence.and_then(|c| Confidence::new(c).ok()),
-        attributes,
-        reasons,
-    }
-}
-
-fn reason_of(s: &str) -> Option<UnindexedReason> {
-    [
-        UnindexedReason::ExceedsMaxFaces,
-        UnindexedReason::ExtremePose,
-        UnindexedReason::LowBrightness,
-        UnindexedReason::LowSharpness,
-        UnindexedReason::LowConfidence,
-        UnindexedReason::SmallBoundingBox,
-        UnindexedReason::LowFaceQuality,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == s)
 }
