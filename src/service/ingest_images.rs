@@ -182,6 +182,10 @@ impl Facegraph {
         }
         let content = ContentHash::of_bytes(req.image);
         let image_id = ImageId::of_upload(&content, req.external_image_id);
+        let search = SearchOptions {
+            threshold: req.search_threshold,
+            max_matches: req.max_matches,
+        };
         if let Some(stored) = self.store.images(std::slice::from_ref(&image_id))?.pop() {
             if !stored.pending {
                 return Ok(StagedImage {
@@ -192,6 +196,15 @@ impl Facegraph {
                     unknown_hits: 0,
                     duplicate: true,
                 });
+            }
+            // An upload a crash interrupted, sent again: what the engine indexed for it then is
+            // its answer. An engine that does not recognise a repeat (Rekognition indexes the same
+            // bytes again as new faces) would otherwise double its faces.
+            if let Some(indexed) =
+                engine.find_indexed(req.collection_id, req.external_image_id, &content)?
+            {
+                tracing::info!(image_id = %stored.image_id, "completing an interrupted upload");
+                return self.complete_upload(engine, stored, indexed, search);
             }
         }
         let collection = ensure_collection(engine, req.collection_id)?;
@@ -238,10 +251,6 @@ impl Facegraph {
             Err(e) => return Err(e.into()),
         };
         crash_point("upload.after_log_append");
-        let search = SearchOptions {
-            threshold: req.search_threshold,
-            max_matches: req.max_matches,
-        };
         self.complete_upload(engine, upload, indexed, search)
     }
 
