@@ -194,7 +194,7 @@ impl IntoResponse for RekognitionError {
         } else {
             serde_json::json!({"__type": self.kind, "Code": self.kind, "Message": self.message})
         };
-        let mut response = (self.status, super::json_body(&body)).into_response();
+        let mut response = (self.status, super::json_body(body.to_string())).into_response();
         response
             .headers_mut()
             .insert("x-amzn-ErrorType", HeaderValue::from_static(self.kind));

@@ -161,7 +161,7 @@ pub async fn run(
 async fn handle(State(state): State<EndpointState>, request: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut response = match serve(&state, request).await {
-        Ok(body) => (StatusCode::OK, json_body(&body)).into_response(),
+        Ok(body) => (StatusCode::OK, json_body(body)).into_response(),
         Err(e) => {
             tracing::debug!(kind = e.kind, status = %e.status, message = %e.message, "refused");
             e.into_response()
@@ -173,10 +173,7 @@ async fn handle(State(state): State<EndpointState>, request: Request) -> Respons
     response
 }
 
-async fn serve(
-    state: &EndpointState,
-    request: Request,
-) -> Result<serde_json::Value, RekognitionError> {
+async fn serve(state: &EndpointState, request: Request) -> Result<String, RekognitionError> {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, BODY_LIMIT)
         .await
@@ -222,8 +219,8 @@ async fn serve(
 }
 
 /// A JSON body with AWS JSON 1.1's content type.
-fn json_body(value: &serde_json::Value) -> Response {
-    let mut response = Body::from(value.to_string()).into_response();
+fn json_body(json: String) -> Response {
+    let mut response = Body::from(json).into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-amz-json-1.1"),

@@ -74,7 +74,7 @@ impl Operation {
         versions: &Versions,
         body: &[u8],
         caller: &Caller,
-    ) -> Result<Value, RekognitionError> {
+    ) -> Result<String, RekognitionError> {
         let ops = Ops { engine, versions };
         match self {
             Self::CreateCollection => ops.create_collection(shapes::parse(body)?, caller),
@@ -100,7 +100,7 @@ impl Ops<'_> {
         &self,
         req: shapes::CreateCollection,
         caller: &Caller,
-    ) -> Result<Value, RekognitionError> {
+    ) -> Result<String, RekognitionError> {
         let mut check = Check::default();
         check.collection_id(&req.collection_id, "collectionId");
         check.finish()?;
@@ -116,14 +116,15 @@ impl Ops<'_> {
             "StatusCode": 200,
             "CollectionArn": arn(caller, &id),
             "FaceModelVersion": info.face_model_version,
-        }))
+        })
+        .to_string())
     }
 
     fn describe_collection(
         &self,
         req: shapes::CollectionOnly,
         caller: &Caller,
-    ) -> Result<Value, RekognitionError> {
+    ) -> Result<String, RekognitionError> {
         let id = self.collection(&req.collection_id)?;
         let info = self.engine.describe_collection(&id)?;
         Ok(json!({
@@ -133,10 +134,11 @@ impl Ops<'_> {
             // AWS JSON 1.1 writes timestamps as seconds since the epoch.
             "CreationTimestamp": info.created_at.millis() as f64 / 1000.0,
             "UserCount": 0,
-        }))
+        })
+        .to_string())
     }
 
-    fn list_collections(&self, req: shapes::ListCollections) -> Result<Value, RekognitionError> {
+    fn list_collections(&self, req: shapes::ListCollections) -> Result<String, RekognitionError> {
         let mut check = Check::default();
         check.int(req.max_results, "maxResults", 0, Some(MAX_PAGE));
         if let Some(t) = &req.next_token {
@@ -174,16 +176,16 @@ impl Ops<'_> {
         if let (true, Some(last)) = (more, ids.last()) {
             out["NextToken"] = json!(format!("{COLLECTIONS_TOKEN}{}", hex::encode(last.as_str())));
         }
-        Ok(out)
+        Ok(out.to_string())
     }
 
-    fn delete_collection(&self, req: shapes::CollectionOnly) -> Result<Value, RekognitionError> {
+    fn delete_collection(&self, req: shapes::CollectionOnly) -> Result<String, RekognitionError> {
         let id = self.collection(&req.collection_id)?;
         self.engine.delete_collection(&id)?;
-        Ok(json!({"StatusCode": 200}))
+        Ok(json!({"StatusCode": 200}).to_string())
     }
 
-    fn index_faces(&self, req: shapes::IndexFaces) -> Result<Value, RekognitionError> {
+    fn index_faces(&self, req: shapes::IndexFaces) -> Result<String, RekognitionError> {
         let mut check = Check::default();
         check.collection_id(&req.collection_id, "collectionId");
         check.image(&req.image, "image");
@@ -236,7 +238,7 @@ impl Ops<'_> {
         to_json(&response)
     }
 
-    fn search_faces(&self, req: shapes::SearchFaces) -> Result<Value, RekognitionError> {
+    fn search_faces(&self, req: shapes::SearchFaces) -> Result<String, RekognitionError> {
         let mut check = Check::default();
         check.collection_id(&req.collection_id, "collectionId");
         if let Some(f) = check.required(&req.face_id, "faceId") {
@@ -267,7 +269,7 @@ impl Ops<'_> {
     fn search_faces_by_image(
         &self,
         req: shapes::SearchFacesByImage,
-    ) -> Result<Value, RekognitionError> {
+    ) -> Result<String, RekognitionError> {
         let mut check = Check::default();
         check.collection_id(&req.collection_id, "collectionId");
         check.image(&req.image, "image");
@@ -302,7 +304,7 @@ impl Ops<'_> {
         to_json(&response)
     }
 
-    fn list_faces(&self, req: shapes::ListFaces) -> Result<Value, RekognitionError> {
+    fn list_faces(&self, req: shapes::ListFaces) -> Result<String, RekognitionError> {
         let mut check = Check::default();
         check.collection_id(&req.collection_id, "collectionId");
         check.int(req.max_results, "maxResults", 0, Some(MAX_PAGE));
@@ -330,7 +332,7 @@ impl Ops<'_> {
         to_json(&response)
     }
 
-    fn delete_faces(&self, req: shapes::DeleteFaces) -> Result<Value, RekognitionError> {
+    fn delete_faces(&self, req: shapes::DeleteFaces) -> Result<String, RekognitionError> {
         let mut check = Check::default();
         check.collection_id(&req.collection_id, "collectionId");
         if let Some(ids) = check.required(&req.face_ids, "faceIds") {
@@ -358,7 +360,8 @@ impl Ops<'_> {
         Ok(json!({
             "DeletedFaces": deleted.iter().map(FaceId::as_str).collect::<Vec<_>>(),
             "UnsuccessfulFaceDeletions": unsuccessful,
-        }))
+        })
+        .to_string())
     }
 
     /// A checked collection id of a request that names only it.
@@ -557,8 +560,9 @@ impl Attributes {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, RekognitionError> {
-    serde_json::to_value(value).map_err(|e| {
+/// The response's JSON, its members in the order of the API model's shapes.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, RekognitionError> {
+    serde_json::to_string(value).map_err(|e| {
         tracing::error!(error = %e, "a response could not be written");
         RekognitionError::internal()
     })
