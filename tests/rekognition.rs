@@ -330,7 +330,7 @@ fn the_sdk_adapter_answers_as_the_local_engine_does() {
     let gone = FaceId::parse(&indexed[0].1).unwrap();
     let unknown = FaceId::parse("aaaaaaaa-0000-4000-8000-000000000009").unwrap();
     let deleted = rek.delete_faces(&c, &[gone.clone(), unknown]).unwrap();
-    assert_eq!(deleted, [gone.clone()]);
+    assert_eq!(deleted, std::slice::from_ref(&gone));
     assert_eq!(
         rek.describe_collection(&c).unwrap().face_count,
         PHOTOS.len() as u64 - 1

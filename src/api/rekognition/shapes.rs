@@ -126,6 +126,9 @@ fn blob<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         .map_err(|e| serde::de::Error::custom(format!("Image.Bytes is not base64: {e}")))
 }
 
+/// A pattern of the API model: its text for messages, and the characters it allows.
+pub type Pattern<'a> = (&'a str, fn(char) -> bool);
+
 /// The constraints a request breaks, gathered so that all are reported at once.
 #[derive(Debug, Default)]
 pub struct Check {
@@ -153,7 +156,7 @@ impl Check {
         value: &str,
         path: &str,
         (min, max): (usize, usize),
-        pattern: Option<(&str, fn(char) -> bool)>,
+        pattern: Option<Pattern<'_>>,
     ) {
         let quoted = format!("'{value}'");
         let len = value.chars().count();
