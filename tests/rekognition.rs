@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_rekognition::config::{BehaviorVersion, Credentials, Region};
@@ -29,7 +29,7 @@ use facegraph::store::GraphStore;
 use secrecy::SecretString;
 use serde_json::Value;
 
-/// The access key the endpoint accepts, and that the adapter finds in the environment.
+/// The access key the endpoint accepts.
 const KEY_ID: &str = "AKIDFACEGRAPHTEST";
 const SECRET: &str = "facegraph-test-secret-0123456789abcdef";
 
@@ -60,32 +60,6 @@ fn photo(name: &str) -> Vec<u8> {
     std::fs::read(samples().join(name)).unwrap()
 }
 
-/// The AWS default chain of this process reads the test key from the environment, and nothing
-/// else: no profile files, no instance metadata, no endpoint of the machine's.
-fn aws_environment() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        std::env::set_var("AWS_ACCESS_KEY_ID", KEY_ID);
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-        std::env::set_var("AWS_CONFIG_FILE", "/nonexistent/facegraph-test/config");
-        std::env::set_var(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/facegraph-test/credentials",
-        );
-        for k in [
-            "AWS_SESSION_TOKEN",
-            "AWS_PROFILE",
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_REKOGNITION",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-        ] {
-            std::env::remove_var(k);
-        }
-    });
-}
-
 /// The endpoint with the local engine over a fresh data directory, served on its own runtime.
 struct Endpoint {
     url: String,
@@ -108,7 +82,6 @@ impl Drop for Endpoint {
 
 impl Endpoint {
     fn spawn(throttle_first: u32, throttle_error: ThrottleError) -> Self {
-        aws_environment();
         let dir = tempfile::tempdir().unwrap();
         let local: Arc<dyn FaceEngine> = Arc::new(
             facegraph::startup::open_local_engine(&dir.path().join("data"), &settings().models_dir)
@@ -157,7 +130,8 @@ impl Endpoint {
         self.runtime.as_ref().unwrap().block_on(f)
     }
 
-    /// The adapter, as `--engine rekognition` opens it, pointed at this endpoint.
+    /// The adapter, as `--engine rekognition` opens it, pointed at this endpoint with the test key
+    /// (the binary's tests below take the key from the AWS default chain instead).
     fn adapter(&self, max_attempts: u32) -> RekognitionEngine {
         RekognitionEngine::open(&RekognitionConfig {
             region: Some("us-east-1".to_owned()),
@@ -165,6 +139,7 @@ impl Endpoint {
             max_attempts,
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(50),
+            credentials: Some((KEY_ID.to_owned(), SecretString::from(SECRET.to_owned()))),
             ..RekognitionConfig::default()
         })
         .unwrap()
@@ -454,6 +429,7 @@ fn the_rate_limit_spaces_the_calls() {
         region: Some("us-east-1".to_owned()),
         endpoint: Some(ep.url.clone()),
         requests_per_second: Some(20.0),
+        credentials: Some((KEY_ID.to_owned(), SecretString::from(SECRET.to_owned()))),
         ..RekognitionConfig::default()
     })
     .unwrap();

@@ -111,6 +111,9 @@ pub enum Command {
     },
     /// Benchmarks the local engine on a directory of photos: images per second, embeddings as JSON.
     BenchEngine(bench::engine::BenchEngineArgs),
+    /// What Rekognition's protocol costs per call: IndexFaces and SearchFaces through the
+    /// Rekognition engine and the compatible endpoint against the local engine called directly.
+    BenchRekognition(bench::rekognition::BenchRekognitionArgs),
     /// The Neo4j store (`--store bolt://HOST:PORT`): apply the schema, benchmark writes and queries.
     Neo4j {
         /// What to do.
@@ -165,6 +168,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Models { action } => models::run(&shell.settings, action, &mut out)?,
         Command::BenchEngine(args) => {
             bench::engine::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
+        }
+        Command::BenchRekognition(args) => {
+            bench::rekognition::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
         }
         Command::Neo4j { action } => neo4j::run(&shell.settings, &action, &mut out)?,
     };

@@ -10,8 +10,9 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_sdk_rekognition::config::interceptors::AfterDeserializationInterceptorContextRef;
 use aws_sdk_rekognition::config::retry::{RetryConfig, RetryPartition};
-use aws_sdk_rekognition::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_rekognition::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use super::RekognitionConfig;
@@ -35,6 +36,15 @@ pub(super) async fn build(
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
     if let Some(region) = &config.region {
         loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some((id, secret)) = &config.credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            id.clone(),
+            secret.expose_secret().to_owned(),
+            None,
+            None,
+            "facegraph",
+        ));
     }
     let shared = loader.load().await;
     if shared.region().is_none() {

@@ -26,6 +26,7 @@ use std::time::Duration;
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rekognition::primitives::Blob;
 use aws_sdk_rekognition::types::{Attribute, Image as SdkImage, QualityFilter as SdkQualityFilter};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -53,7 +54,7 @@ pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 const MAX_PAGE: i32 = 4096;
 
 /// How the engine reaches the service.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RekognitionConfig {
     /// The AWS region; `None`: the SDK's default chain (AWS_REGION, the profile).
     pub region: Option<String>,
@@ -69,6 +70,10 @@ pub struct RekognitionConfig {
     pub initial_backoff: Duration,
     /// The longest backoff.
     pub max_backoff: Duration,
+    /// An access key id and its secret to sign with instead of the default chain's credentials:
+    /// for benchmarks and tests that run the compatible endpoint in-process. The settings never
+    /// set it; `--engine rekognition` always takes the default chain's.
+    pub credentials: Option<(String, SecretString)>,
 }
 
 impl Default for RekognitionConfig {
@@ -82,6 +87,7 @@ impl Default for RekognitionConfig {
             max_attempts: 5,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(20),
+            credentials: None,
         }
     }
 }
