@@ -665,6 +665,124 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_and_rekognition_come_from_file_environment_and_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(
+            &cfg,
+            "engine = \"rekognition\"\n\
+             [rekognition]\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+             requests_per_second = 5\nmax_attempts = 7\n\
+             [rekognition_endpoint]\nlisten = \"127.0.0.1:9001\"\n\
+             [[rekognition_endpoint.access_keys]]\naccess_key_id = \"AKIDFILE\"\n\
+             secret_access_key = \"file-secret-value\"\n",
+        )
+        .unwrap();
+        let mut o = Overrides {
+            config: Some(cfg),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert_eq!(s.engine, EngineKind::Rekognition);
+        assert_eq!(s.rekognition.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            s.rekognition.endpoint.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(s.rekognition.requests_per_second, Some(5.0));
+        assert_eq!(s.rekognition.max_attempts, 7);
+        assert_eq!(
+            s.rekognition_endpoint.listen.as_deref(),
+            Some("127.0.0.1:9001")
+        );
+        assert_eq!(s.rekognition_endpoint.access_keys.len(), 1);
+
+        let env = |k: &str| match k {
+            "FACEGRAPH_ENGINE" => Some("local".to_owned()),
+            "FACEGRAPH_REKOGNITION_REGION" => Some("us-west-2".to_owned()),
+            "FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND" => Some("2.5".to_owned()),
+            "FACEGRAPH_AWS_ACCESS_KEYS" => {
+                Some("AKIDONE:env-secret-one, AKIDTWO:env-secret-two".to_owned())
+            }
+            _ => None,
+        };
+        let s = Settings::load_with_env(&o, env).unwrap();
+        assert_eq!(s.engine, EngineKind::Local);
+        assert_eq!(s.rekognition.region.as_deref(), Some("us-west-2"));
+        assert_eq!(s.rekognition.requests_per_second, Some(2.5));
+        let ids: Vec<&str> = s
+            .rekognition_endpoint
+            .access_keys
+            .iter()
+            .map(|k| k.access_key_id.as_str())
+            .collect();
+        assert_eq!(ids, ["AKIDFILE", "AKIDONE", "AKIDTWO"]);
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("env-secret") && !debug.contains("file-secret"),
+            "secrets stay out of Debug"
+        );
+        o.engine = Some("rekognition".to_owned());
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().engine,
+            EngineKind::Rekognition
+        );
+        assert_eq!(
+            Settings::load_with_env(&Overrides::default(), |_| None)
+                .unwrap()
+                .engine,
+            EngineKind::Local,
+            "local is the default"
+        );
+    }
+
+    #[test]
+    fn bad_engine_settings_are_refused_by_name() {
+        let o = Overrides {
+            engine: Some("opencv".to_owned()),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with_env(&o, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("engine") && err.contains("rekognition"),
+            "{err}"
+        );
+        let cases = [
+            (
+                "FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND",
+                "0",
+                "requests_per_second",
+            ),
+            (
+                "FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND",
+                "fast",
+                "requests_per_second",
+            ),
+            (
+                "FACEGRAPH_AWS_ACCESS_KEYS",
+                "AKIDNOSECRET",
+                "FACEGRAPH_AWS_ACCESS_KEYS",
+            ),
+            ("FACEGRAPH_AWS_ACCESS_KEYS", "AKID:", "access_keys"),
+            (
+                "FACEGRAPH_AWS_ACCESS_KEYS",
+                "AK/ID:topsecret",
+                "access_keys",
+            ),
+        ];
+        for (name, value, setting) in cases {
+            let env = |k: &str| (k == name).then(|| value.to_owned());
+            let err = Settings::load_with_env(&Overrides::default(), env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(setting), "{name}={value}: {err}");
+            assert!(!err.contains("topsecret"), "no secret in messages: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_settings_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("facegraph.toml");
