@@ -30,8 +30,10 @@ pub struct Cli {
     /// Where the graph, the local engine's collections and other state live.
     #[arg(long, global = true, env = "FACEGRAPH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// A TOML settings file: data_dir, rules, collection_id, listen, models_dir, store, api_keys
-    /// and a [neo4j] table (user, password, database); see the README.
+    /// A TOML settings file: data_dir, rules, collection_id, listen, models_dir, store, engine,
+    /// api_keys, a [neo4j] table (user, password, database), [rekognition] (region, endpoint,
+    /// requests_per_second, max_attempts) and [rekognition_endpoint] (listen, access_keys); see
+    /// the README.
     #[arg(long, global = true, env = "FACEGRAPH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A rule set TOML file to adjudicate with instead of the built-in default.
@@ -66,7 +68,7 @@ pub enum Command {
     /// Ingest saved Rekognition responses (IndexFaces, SearchFaces, SearchFacesByImage, ListFaces;
     /// PascalCase or the Java SDK's camelCase), then adjudicate.
     IngestRekognition(saved::IngestRekognitionArgs),
-    /// The whole pipeline on a directory of photos with the local engine: index, search every new
+    /// The whole pipeline on a directory of photos with the face engine: index, search every new
     /// face, store, adjudicate, cluster.
     Ingest(photos::ingest::IngestPhotosArgs),
     /// Index every face of a directory of photos into a collection, search each face against it, and
