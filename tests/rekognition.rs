@@ -21,7 +21,7 @@ use facegraph::api::rekognition::{AccessKeys, EndpointConfig, ThrottleError};
 use facegraph::engine::local::models::samples_dir;
 use facegraph::engine::rekognition::{RekognitionConfig, RekognitionEngine};
 use facegraph::engine::{
-    EngineError, FaceEngine, IndexFacesRequest, QualityFilter, UnindexedReason,
+    EngineError, FaceEngine, ImageSource, IndexFacesRequest, QualityFilter, UnindexedReason,
 };
 use facegraph::model::{CollectionId, ExternalImageId, FaceId, Similarity};
 use facegraph::settings::{AccessKeySetting, Overrides, Settings};
@@ -216,7 +216,7 @@ fn the_sdk_adapter_answers_as_the_local_engine_does() {
         let result = rek
             .index_faces(&IndexFacesRequest {
                 collection_id: &c,
-                image: &bytes,
+                image: ImageSource::Bytes(&bytes),
                 external_image_id: Some(&e),
                 max_faces: Some(1),
                 quality_filter: QualityFilter::Auto,
@@ -355,7 +355,7 @@ fn the_largest_face_is_kept_and_the_others_deleted() {
         .local
         .index_faces(&IndexFacesRequest {
             collection_id: &everyone,
-            image: &group,
+            image: ImageSource::Bytes(&group),
             external_image_id: Some(&ext("group.png")),
             max_faces: None,
             quality_filter: QualityFilter::Auto,
@@ -370,7 +370,7 @@ fn the_largest_face_is_kept_and_the_others_deleted() {
     let one = rek
         .index_faces(&IndexFacesRequest {
             collection_id: &kept,
-            image: &group,
+            image: ImageSource::Bytes(&group),
             external_image_id: Some(&ext("group.png")),
             max_faces: Some(1),
             quality_filter: QualityFilter::Auto,

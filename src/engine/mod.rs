@@ -200,13 +200,32 @@ pub struct CollectionInfo {
     pub created_at: Timestamp,
 }
 
+/// Where the image of a request is: its bytes, given in the request. Rekognition also reads images
+/// from S3 objects itself; such a source is a new variant here, which engines that read only bytes
+/// refuse.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum ImageSource<'a> {
+    /// The image's bytes (JPEG or PNG).
+    Bytes(&'a [u8]),
+}
+
+impl<'a> ImageSource<'a> {
+    /// The bytes, when the request carries them.
+    pub fn bytes(&self) -> Option<&'a [u8]> {
+        match self {
+            Self::Bytes(b) => Some(b),
+        }
+    }
+}
+
 /// An `IndexFaces` request.
 #[derive(Clone, Copy, Debug)]
 pub struct IndexFacesRequest<'a> {
     /// The collection to index into.
     pub collection_id: &'a CollectionId,
-    /// The image's bytes (JPEG or PNG).
-    pub image: &'a [u8],
+    /// The image.
+    pub image: ImageSource<'a>,
     /// The caller's name for the image.
     pub external_image_id: Option<&'a ExternalImageId>,
     /// At most this many faces, the largest; `None` for all.

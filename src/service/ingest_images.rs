@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 
-use crate::engine::{EngineError, FaceEngine, IndexFacesRequest, QualityFilter, UnindexedFace};
+use crate::engine::{
+    EngineError, FaceEngine, ImageSource, IndexFacesRequest, QualityFilter, UnindexedFace,
+};
 use crate::faults::crash_point;
 use crate::model::{
     Collection, CollectionId, ContentHash, ExternalImageId, FaceId, Image, ImageId, Observation,
@@ -233,7 +235,7 @@ impl Facegraph {
         crash_point("upload.before_log_append");
         let indexed = match engine.index_faces(&IndexFacesRequest {
             collection_id: req.collection_id,
-            image: req.image,
+            image: ImageSource::Bytes(req.image),
             external_image_id: req.external_image_id,
             max_faces: match req.policy {
                 FacePolicy::LargestOnly => Some(1),

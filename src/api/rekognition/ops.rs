@@ -11,7 +11,7 @@ use super::shapes::{self, Check, ATTRIBUTES, MAX_PAGE, QUALITY_FILTERS};
 use super::sigv4::Caller;
 use super::Versions;
 use crate::engine::local::{index_faces_response, search_faces_response};
-use crate::engine::{FaceEngine, FaceMatch, IndexFacesRequest, QualityFilter};
+use crate::engine::{FaceEngine, FaceMatch, ImageSource, IndexFacesRequest, QualityFilter};
 use crate::model::{CollectionId, ExternalImageId, Face, FaceId, ImageId, Similarity};
 use crate::rekognition::wire;
 
@@ -214,7 +214,7 @@ impl Ops<'_> {
             .map_err(|e| RekognitionError::invalid_parameter(e.to_string()))?;
         let result = self.engine.index_faces(&IndexFacesRequest {
             collection_id: &id,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: ext.as_ref(),
             max_faces: req.max_faces.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
             quality_filter: quality_filter(req.quality_filter.as_deref()),

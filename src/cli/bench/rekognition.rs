@@ -20,7 +20,7 @@ use crate::engine::local::models::samples_dir;
 use crate::engine::local::FaceAnalyzer;
 use crate::engine::local::{ImageLimits, LocalAnalyzer, LocalEngine};
 use crate::engine::rekognition::{RekognitionConfig, RekognitionEngine};
-use crate::engine::{FaceEngine, IndexFacesRequest, QualityFilter};
+use crate::engine::{FaceEngine, ImageSource, IndexFacesRequest, QualityFilter};
 use crate::model::{CollectionId, ExternalImageId, FaceId, Similarity};
 use crate::settings::AccessKeySetting;
 
@@ -159,7 +159,7 @@ fn measure(
                 let t = Instant::now();
                 let result = engine.index_faces(&IndexFacesRequest {
                     collection_id: &id,
-                    image: bytes,
+                    image: ImageSource::Bytes(bytes),
                     external_image_id: Some(&ext),
                     max_faces: Some(1),
                     quality_filter: QualityFilter::Auto,

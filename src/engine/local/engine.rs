@@ -267,7 +267,7 @@ impl LocalEngine {
         req: &IndexFacesRequest<'_>,
         image_key: ImageKey,
     ) -> Result<IndexFacesResult, EngineError> {
-        let analysis = self.analyzer.analyze(req.image)?;
+        let analysis = self.analyzer.analyze(image_bytes(req)?)?;
         self.check_models(c)?;
         let (width, height) = (analysis.width, analysis.height);
         let mut faces = analysis.faces;
@@ -485,8 +485,9 @@ impl FaceEngine for LocalEngine {
                 "MaxFaces must be at least 1".to_owned(),
             ));
         }
+        let bytes = image_bytes(req)?;
         let c = self.collection(req.collection_id)?;
-        let image_key = sha256(req.image);
+        let image_key = sha256(bytes);
         let ext = req.external_image_id.map(ExternalImageId::as_str);
         // The local engine's dedup: the same bytes under the same external image id are indexed once.
         if let Some(stored) = c
@@ -698,6 +699,15 @@ fn parse_token(token: &str) -> Result<FaceKey, EngineError> {
     let hex_part = token.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
     let bytes = hex::decode(hex_part).map_err(|_| invalid())?;
     FaceKey::try_from(bytes.as_slice()).map_err(|_| invalid())
+}
+
+/// The request's bytes: the local engine reads no other source.
+fn image_bytes<'a>(req: &IndexFacesRequest<'a>) -> Result<&'a [u8], EngineError> {
+    req.image.bytes().ok_or_else(|| {
+        EngineError::InvalidParameter(
+            "the local engine reads images from their bytes only".to_owned(),
+        )
+    })
 }
 
 fn check_max(name: &str, value: u32) -> Result<(), EngineError> {

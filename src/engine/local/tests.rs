@@ -17,8 +17,8 @@ use super::{
     calibration, index_faces_response, AnalyzedFace, FaceAnalyzer, ImageAnalysis, LocalEngine,
 };
 use crate::engine::{
-    EngineError, FaceEngine, ImageError, IndexFacesRequest, IndexFacesResult, QualityFilter,
-    UnindexedReason,
+    EngineError, FaceEngine, ImageError, ImageSource, IndexFacesRequest, IndexFacesResult,
+    QualityFilter, UnindexedReason,
 };
 use crate::model::{
     BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, FaceAttributes, FaceId,
@@ -212,7 +212,7 @@ impl Fixture {
         let ext = ExternalImageId::parse(ext).unwrap();
         self.engine.index_faces(&IndexFacesRequest {
             collection_id: &self.coll,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&ext),
             max_faces,
             quality_filter,
@@ -882,7 +882,7 @@ fn a_collection_of_another_face_model_refuses_new_faces() {
     let err = other
         .index_faces(&IndexFacesRequest {
             collection_id: &f.coll,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: None,
             max_faces: None,
             quality_filter: QualityFilter::None,

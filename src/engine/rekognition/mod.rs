@@ -315,7 +315,10 @@ impl FaceEngine for RekognitionEngine {
                 "MaxFaces must be at least 1".to_owned(),
             ));
         }
-        check_image(req.image)?;
+        let bytes = req.image.bytes().ok_or_else(|| {
+            EngineError::InvalidParameter("this image source is not supported yet".to_owned())
+        })?;
+        check_image(bytes)?;
         let collection_id = req.collection_id;
         // MaxFaces is left unset: the service would keep the faces of best quality, and the port
         // keeps the largest (see the module documentation).
@@ -323,7 +326,7 @@ impl FaceEngine for RekognitionEngine {
             self.client
                 .index_faces()
                 .collection_id(collection_id.as_str())
-                .image(image(req.image))
+                .image(image(bytes))
                 .set_external_image_id(req.external_image_id.map(ToString::to_string))
                 .detection_attributes(Attribute::All)
                 .quality_filter(quality_filter(req.quality_filter))
@@ -365,7 +368,7 @@ impl FaceEngine for RekognitionEngine {
         for (i, face) in faces.iter_mut().enumerate() {
             face.is_largest = i == 0;
         }
-        let content = ContentHash::of_bytes(req.image);
+        let content = ContentHash::of_bytes(bytes);
         let image = Image {
             // The service's image id when it gave one (in every face record); an image whose
             // faces were all left out has none, and is named as facegraph names uploads.
