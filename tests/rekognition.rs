@@ -82,6 +82,14 @@ impl Drop for Endpoint {
 
 impl Endpoint {
     fn spawn(throttle_first: u32, throttle_error: ThrottleError) -> Self {
+        Self::with(|c| {
+            c.throttle_first = throttle_first;
+            c.throttle_error = throttle_error;
+        })
+    }
+
+    /// The endpoint with its configuration changed by `configure`.
+    fn with(configure: impl FnOnce(&mut EndpointConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let local: Arc<dyn FaceEngine> = Arc::new(
             facegraph::startup::open_local_engine(&dir.path().join("data"), &settings().models_dir)
@@ -93,8 +101,7 @@ impl Endpoint {
             access_key_id: KEY_ID.to_owned(),
             secret_access_key: SecretString::from(SECRET.to_owned()),
         }]));
-        config.throttle_first = throttle_first;
-        config.throttle_error = throttle_error;
+        configure(&mut config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -884,4 +891,28 @@ fn an_interrupted_ingest_is_completed_without_indexing_again() {
     assert!(stdout.contains("3 already ingested"), "{stdout}");
     let (last, _) = all_faces(ep.local.as_ref(), &cid("ingest"), 100);
     assert_eq!(last.len(), 3);
+}
+
+#[test]
+fn a_slow_client_is_cut_off_as_on_the_rest_api() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ep = Endpoint::with(|c| c.http.header_read_timeout = Duration::from_secs(1));
+    let addr = ep.url.trim_start_matches("http://").to_owned();
+    let answer = ep.block_on(async {
+        let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Tar")
+            .await
+            .unwrap();
+        // Longer than the limit set above, shorter than the default one: the connection can only
+        // close through the limit.
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(8), slow.read_to_end(&mut buf))
+            .await
+            .expect("the endpoint closes a connection whose header does not come");
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    assert!(!answer.contains(" 200 "), "{answer}");
+    // The endpoint goes on serving others.
+    let rek = ep.adapter(1);
+    assert!(rek.list_collections().unwrap().is_empty());
 }
