@@ -294,7 +294,7 @@ impl Check {
         if let Some(bytes) = &image.bytes {
             if bytes.is_empty() {
                 self.fail(
-                    "'java.nio.HeapByteBuffer[pos=0 lim=0 cap=0]'",
+                    "'0 bytes'",
                     &format!("{path}.bytes"),
                     "have length greater than or equal to 1",
                 );
