@@ -15,6 +15,7 @@ mod faces;
 mod health;
 mod images;
 pub mod metrics;
+pub mod rekognition;
 mod review;
 mod rulesets;
 mod server;

@@ -30,8 +30,10 @@ pub struct Cli {
     /// Where the graph, the local engine's collections and other state live.
     #[arg(long, global = true, env = "FACEGRAPH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// A TOML settings file: data_dir, rules, collection_id, listen, models_dir, store, api_keys
-    /// and a [neo4j] table (user, password, database); see the README.
+    /// A TOML settings file: data_dir, rules, collection_id, listen, models_dir, store, engine,
+    /// api_keys, a [neo4j] table (user, password, database), [rekognition] (region, endpoint,
+    /// requests_per_second, max_attempts) and [rekognition_endpoint] (listen, access_keys); see
+    /// the README.
     #[arg(long, global = true, env = "FACEGRAPH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A rule set TOML file to adjudicate with instead of the built-in default.
@@ -45,6 +47,12 @@ pub struct Cli {
     /// FACEGRAPH_NEO4J_USER, FACEGRAPH_NEO4J_PASSWORD and FACEGRAPH_NEO4J_DATABASE.
     #[arg(long, global = true, env = "FACEGRAPH_STORE", value_name = "STORE")]
     pub store: Option<String>,
+    /// The face engine that indexes and searches faces: `local` (the models in-process, the
+    /// default) or `rekognition` (AWS Rekognition through its SDK: credentials and region from the
+    /// AWS default chain, the endpoint from AWS_ENDPOINT_URL_REKOGNITION or the [rekognition]
+    /// table of the settings).
+    #[arg(long, global = true, env = "FACEGRAPH_ENGINE", value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// When another process writes to the data directory, fail at once naming it instead of
     /// waiting for it to finish.
     #[arg(long, global = true)]
@@ -60,7 +68,7 @@ pub enum Command {
     /// Ingest saved Rekognition responses (IndexFaces, SearchFaces, SearchFacesByImage, ListFaces;
     /// PascalCase or the Java SDK's camelCase), then adjudicate.
     IngestRekognition(saved::IngestRekognitionArgs),
-    /// The whole pipeline on a directory of photos with the local engine: index, search every new
+    /// The whole pipeline on a directory of photos with the face engine: index, search every new
     /// face, store, adjudicate, cluster.
     Ingest(photos::ingest::IngestPhotosArgs),
     /// Index every face of a directory of photos into a collection, search each face against it, and
@@ -109,6 +117,9 @@ pub enum Command {
     },
     /// Benchmarks the local engine on a directory of photos: images per second, embeddings as JSON.
     BenchEngine(bench::engine::BenchEngineArgs),
+    /// What Rekognition's protocol costs per call: IndexFaces and SearchFaces through the
+    /// Rekognition engine and the compatible endpoint against the local engine called directly.
+    BenchRekognition(bench::rekognition::BenchRekognitionArgs),
     /// The Neo4j store (`--store bolt://HOST:PORT`): apply the schema, benchmark writes and queries.
     Neo4j {
         /// What to do.
@@ -129,6 +140,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         rules: cli.rules.clone(),
         models_dir: cli.models_dir.clone(),
         store: cli.store.clone(),
+        engine: cli.engine.clone(),
     };
     let settings = Settings::load(&overrides)?;
     let shell = Shell {
@@ -163,6 +175,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Models { action } => models::run(&shell.settings, action, &mut out)?,
         Command::BenchEngine(args) => {
             bench::engine::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
+        }
+        Command::BenchRekognition(args) => {
+            bench::rekognition::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
         }
         Command::Neo4j { action } => neo4j::run(&shell.settings, &action, &mut out)?,
     };

@@ -1,9 +1,13 @@
 //! The `FaceEngine` port: face collections with Rekognition's semantics (create, list, describe,
-//! delete; index faces; search by face id and by image; list and delete faces). One adapter so far:
-//! the local engine (ONNX models run by tract, the embedded default). The port follows
-//! Rekognition's API so that a Rekognition adapter can sit beside it under `src/engine/`.
+//! delete; index faces; search by face id and by image; list and delete faces). Two adapters: the
+//! local engine (ONNX models run by tract, the embedded default) and AWS Rekognition through
+//! aws-sdk-rekognition. The port follows Rekognition's API, so both keep its semantics.
 
 pub mod local;
+pub mod rekognition;
+mod unindexed;
+
+pub(crate) use unindexed::unindexed_of;
 
 use std::fmt;
 
@@ -44,6 +48,9 @@ pub enum EngineError {
     /// A request parameter is out of range.
     #[error("{0}")]
     InvalidParameter(String),
+    /// A pagination token that this engine did not hand out.
+    #[error("invalid pagination token {0:?}")]
+    InvalidPaginationToken(String),
     /// The engine failed (I/O, inference, the remote service).
     #[error("face engine {operation} failed")]
     Backend {
@@ -193,13 +200,32 @@ pub struct CollectionInfo {
     pub created_at: Timestamp,
 }
 
+/// Where the image of a request is: its bytes, given in the request. Rekognition also reads images
+/// from S3 objects itself; such a source is a new variant here, which engines that read only bytes
+/// refuse.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum ImageSource<'a> {
+    /// The image's bytes (JPEG or PNG).
+    Bytes(&'a [u8]),
+}
+
+impl<'a> ImageSource<'a> {
+    /// The bytes, when the request carries them.
+    pub fn bytes(&self) -> Option<&'a [u8]> {
+        match self {
+            Self::Bytes(b) => Some(b),
+        }
+    }
+}
+
 /// An `IndexFaces` request.
 #[derive(Clone, Copy, Debug)]
 pub struct IndexFacesRequest<'a> {
     /// The collection to index into.
     pub collection_id: &'a CollectionId,
-    /// The image's bytes (JPEG or PNG).
-    pub image: &'a [u8],
+    /// The image.
+    pub image: ImageSource<'a>,
     /// The caller's name for the image.
     pub external_image_id: Option<&'a ExternalImageId>,
     /// At most this many faces, the largest; `None` for all.

@@ -178,6 +178,14 @@ pub fn search_by_image_to_domain(
     }
 }
 
+/// Converts the matches of a SearchFaces or SearchFacesByImage response, in its order, without
+/// looking for the searched face among them (a face engine's answer, not a saved response).
+pub fn face_matches_to_domain(
+    wire_matches: Option<&[wire::FaceMatch]>,
+) -> Result<Vec<Match>, SavedResponseError> {
+    matches(wire_matches)
+}
+
 /// Converts a ListFaces page into faces of `collection`. ListFaces gives no classifier findings, so
 /// the faces have no attributes and none is marked the largest of its image.
 pub fn list_faces_to_domain(

@@ -44,8 +44,8 @@ mod normalise;
 pub mod wire;
 
 pub use convert::{
-    index_faces_to_domain, list_faces_to_domain, search_by_image_to_domain, search_to_domain,
-    IndexedImage, Match, SearchResult,
+    face_matches_to_domain, index_faces_to_domain, list_faces_to_domain, search_by_image_to_domain,
+    search_to_domain, IndexedImage, Match, SearchResult,
 };
 
 use serde::de::DeserializeOwned;

@@ -5,7 +5,9 @@
 
 use std::collections::HashSet;
 
-use crate::engine::{EngineError, FaceEngine, IndexFacesRequest, QualityFilter, UnindexedFace};
+use crate::engine::{
+    EngineError, FaceEngine, ImageSource, IndexFacesRequest, QualityFilter, UnindexedFace,
+};
 use crate::faults::crash_point;
 use crate::model::{
     Collection, CollectionId, ContentHash, ExternalImageId, FaceId, Image, ImageId, Observation,
@@ -182,6 +184,10 @@ impl Facegraph {
         }
         let content = ContentHash::of_bytes(req.image);
         let image_id = ImageId::of_upload(&content, req.external_image_id);
+        let search = SearchOptions {
+            threshold: req.search_threshold,
+            max_matches: req.max_matches,
+        };
         if let Some(stored) = self.store.images(std::slice::from_ref(&image_id))?.pop() {
             if !stored.pending {
                 return Ok(StagedImage {
@@ -192,6 +198,15 @@ impl Facegraph {
                     unknown_hits: 0,
                     duplicate: true,
                 });
+            }
+            // An upload a crash interrupted, sent again: what the engine indexed for it then is
+            // its answer. An engine that does not recognise a repeat (Rekognition indexes the same
+            // bytes again as new faces) would otherwise double its faces.
+            if let Some(indexed) =
+                engine.find_indexed(req.collection_id, req.external_image_id, &content)?
+            {
+                tracing::info!(image_id = %stored.image_id, "completing an interrupted upload");
+                return self.complete_upload(engine, stored, indexed, search);
             }
         }
         let collection = ensure_collection(engine, req.collection_id)?;
@@ -220,7 +235,7 @@ impl Facegraph {
         crash_point("upload.before_log_append");
         let indexed = match engine.index_faces(&IndexFacesRequest {
             collection_id: req.collection_id,
-            image: req.image,
+            image: ImageSource::Bytes(req.image),
             external_image_id: req.external_image_id,
             max_faces: match req.policy {
                 FacePolicy::LargestOnly => Some(1),
@@ -238,10 +253,6 @@ impl Facegraph {
             Err(e) => return Err(e.into()),
         };
         crash_point("upload.after_log_append");
-        let search = SearchOptions {
-            threshold: req.search_threshold,
-            max_matches: req.max_matches,
-        };
         self.complete_upload(engine, upload, indexed, search)
     }
 

@@ -13,9 +13,10 @@ pub use lock::{current_holder, DataDirLock, Holder, LockError, LockWait, LOCK_FI
 use crate::adjudication::Adjudicator;
 use crate::api::{ApiConfig, ApiKey, ApiKeys, AppState, KeyError};
 use crate::engine::local::{ImageLimits, LocalAnalyzer, LocalEngine};
+use crate::engine::rekognition::RekognitionEngine;
 use crate::engine::{EngineError, FaceEngine};
 use crate::service::Facegraph;
-use crate::settings::{Settings, SettingsError, StoreLocation};
+use crate::settings::{EngineKind, Settings, SettingsError, StoreLocation};
 use crate::store::{neo4j, sqlite, GraphStore, StoreError};
 
 /// Why the application could not be built.
@@ -52,8 +53,14 @@ pub enum StartupError {
         source: std::io::Error,
     },
     /// The face engine could not be opened.
-    #[error("cannot open the local face engine")]
-    Engine(#[source] EngineError),
+    #[error("cannot open the {engine} face engine")]
+    Engine {
+        /// Which engine.
+        engine: &'static str,
+        /// Why.
+        #[source]
+        source: EngineError,
+    },
     /// Another process writes to the data directory.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -79,7 +86,10 @@ impl StartupError {
     /// Whether the face models are missing (the engine can be fetched, the rest still works).
     pub fn models_missing(&self) -> Option<&EngineError> {
         match self {
-            Self::Engine(e @ EngineError::ModelsMissing { .. }) => Some(e),
+            Self::Engine {
+                source: e @ EngineError::ModelsMissing { .. },
+                ..
+            } => Some(e),
             _ => None,
         }
     }
@@ -135,9 +145,10 @@ impl Access {
     /// Whether this access needs the data directory's writer lock under these settings: writes to
     /// the embedded store, or any use of the local engine, whose collections live in the data
     /// directory (opening them replays and repairs their logs). A Bolt store without the local
-    /// engine needs none.
+    /// engine needs none; the Rekognition engine keeps nothing in the data directory.
     pub fn needs_lock(&self, settings: &Settings) -> bool {
-        (self.writes && settings.store == StoreLocation::Sqlite) || self.engine
+        (self.writes && settings.store == StoreLocation::Sqlite)
+            || (self.engine && settings.engine == EngineKind::Local)
     }
 }
 
@@ -204,9 +215,9 @@ impl App {
         self.lock.is_some()
     }
 
-    /// The face engine, opened on first use: the local engine over the data directory's
-    /// collections, with the models of the cache. Commands built without engine access never load
-    /// models or replay a collection log.
+    /// The face engine of the settings, opened on first use: the local engine over the data
+    /// directory's collections with the models of the cache, or the Rekognition engine. Commands
+    /// built without engine access never load models or replay a collection log.
     pub fn engine(&self) -> Result<Arc<dyn FaceEngine>, StartupError> {
         assert!(
             self.access.engine,
@@ -219,10 +230,7 @@ impl App {
         if let Some(engine) = slot.as_ref() {
             return Ok(Arc::clone(engine));
         }
-        let engine: Arc<dyn FaceEngine> = Arc::new(open_local_engine(
-            &self.settings.data_dir,
-            &self.settings.models_dir,
-        )?);
+        let engine = open_engine(&self.settings)?;
         *slot = Some(Arc::clone(&engine));
         Ok(engine)
     }
@@ -248,25 +256,30 @@ impl App {
     }
 }
 
-/// The face engine alone, for a command that needs no graph (`match-faces`): the local engine over
-/// the data directory's collections, with the data directory's lock held for as long as it lives.
+/// The face engine alone, for a command that needs no graph (`match-faces`): the engine of the
+/// settings, with the data directory's lock held for as long as it lives when the engine is the
+/// local one (whose collections live there).
 #[derive(Debug)]
 pub struct EngineSession {
     engine: Arc<dyn FaceEngine>,
-    _lock: DataDirLock,
+    _lock: Option<DataDirLock>,
 }
 
 impl EngineSession {
-    /// Takes the data directory's lock (telling `on_wait` whom it waits for) and opens the engine.
+    /// Takes the data directory's lock when the local engine needs it (telling `on_wait` whom it
+    /// waits for) and opens the engine.
     pub fn open(
         settings: &Settings,
         wait: LockWait,
         on_wait: &dyn Fn(&Holder),
     ) -> Result<Self, StartupError> {
-        let lock = DataDirLock::acquire(&settings.data_dir, wait, on_wait)?;
-        let engine = open_local_engine(&settings.data_dir, &settings.models_dir)?;
+        let lock = if Access::read().with_engine().needs_lock(settings) {
+            Some(DataDirLock::acquire(&settings.data_dir, wait, on_wait)?)
+        } else {
+            None
+        };
         Ok(Self {
-            engine: Arc::new(engine),
+            engine: open_engine(settings)?,
             _lock: lock,
         })
     }
@@ -304,16 +317,35 @@ pub fn open_store(settings: &Settings) -> Result<Arc<dyn GraphStore>, StartupErr
     }
 }
 
+/// The engine the settings name: the local engine over the data directory, or the Rekognition
+/// engine with the `[rekognition]` settings.
+pub fn open_engine(settings: &Settings) -> Result<Arc<dyn FaceEngine>, StartupError> {
+    Ok(match settings.engine {
+        EngineKind::Local => Arc::new(open_local_engine(&settings.data_dir, &settings.models_dir)?),
+        EngineKind::Rekognition => Arc::new(
+            RekognitionEngine::open(&settings.rekognition).map_err(|source| {
+                StartupError::Engine {
+                    engine: "rekognition",
+                    source,
+                }
+            })?,
+        ),
+    })
+}
+
 /// The local engine over `data_dir`'s collections with the models of `models_dir`; says to fetch
 /// the models when they are missing.
 pub fn open_local_engine(data_dir: &Path, models_dir: &Path) -> Result<LocalEngine, StartupError> {
-    let analyzer =
-        LocalAnalyzer::load(models_dir, ImageLimits::default()).map_err(StartupError::Engine)?;
+    let local = |source| StartupError::Engine {
+        engine: "local",
+        source,
+    };
+    let analyzer = LocalAnalyzer::load(models_dir, ImageLimits::default()).map_err(local)?;
     std::fs::create_dir_all(data_dir).map_err(|source| StartupError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
-    LocalEngine::open(data_dir, Arc::new(analyzer)).map_err(StartupError::Engine)
+    LocalEngine::open(data_dir, Arc::new(analyzer)).map_err(local)
 }
 
 /// The API keys of the settings: the config file's digests and `FACEGRAPH_API_KEYS`. `insecure`

@@ -7,6 +7,7 @@ pub mod engine;
 mod gen;
 mod ingest;
 pub mod neo4j;
+pub mod rekognition;
 mod rules;
 pub mod search;
 

@@ -307,9 +307,9 @@ fn dump(
 /// Deterministic unit vectors: row `i` comes from its own SplitMix64 stream, so any row can be
 /// regenerated without the others.
 #[derive(Debug)]
-struct Generator {
-    seed: u64,
-    dim: usize,
+pub(super) struct Generator {
+    pub(super) seed: u64,
+    pub(super) dim: usize,
 }
 
 impl Generator {
@@ -322,7 +322,7 @@ impl Generator {
         normalise(row);
     }
 
-    fn base_row(&self, i: usize, row: &mut [f32]) {
+    pub(super) fn base_row(&self, i: usize, row: &mut [f32]) {
         self.fill(i as u64, row);
     }
 
@@ -366,13 +366,10 @@ fn normalise(v: &mut [f32]) {
 
 /// A one-face image record with the fields a real one has: an external image id, and (when
 /// `with_record`) a full IndexFaces face record, so that bytes per face on disk are realistic.
-fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
+pub(super) fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
     let mut image_id = [0u8; 32];
     image_id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    id[6] = 0x40; // a version 4 UUID, as the engine assigns
-    id[8] = 0x80;
+    let id = bench_face_id(i);
     let ext = format!("customer-{i:08}-selfie.jpg");
     let mut doc = ImageDoc {
         width: 1280,
@@ -430,6 +427,15 @@ fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
         }],
         doc,
     }
+}
+
+/// The face id of generated image `i`'s face: a version 4 UUID, as the engine assigns.
+pub(super) fn bench_face_id(i: usize) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    id[6] = 0x40;
+    id[8] = 0x80;
+    id
 }
 
 /// How many turns each kind of search takes.

@@ -17,7 +17,9 @@ use super::{
 use crate::cli::output::{self, CrossMatchRow};
 use crate::cli::{waiting, Shell, EXIT_SOME_REJECTED};
 use crate::engine::local::{index_faces_response, search_faces_response, ImageLimits, MAX_RESULTS};
-use crate::engine::{EngineError, FaceEngine, IndexFacesRequest, IndexFacesResult, QualityFilter};
+use crate::engine::{
+    EngineError, FaceEngine, ImageSource, IndexFacesRequest, IndexFacesResult, QualityFilter,
+};
 use crate::files::read_bounded;
 use crate::model::{CollectionId, ExternalImageId, Face, FaceId, Similarity};
 use crate::startup::EngineSession;
@@ -296,7 +298,7 @@ fn index_file(
     engine
         .index_faces(&IndexFacesRequest {
             collection_id,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&file.external_image_id),
             max_faces: None,
             quality_filter,

@@ -235,7 +235,7 @@ impl FaceEngine for LocalEngine {
             ));
         }
         let c = self.collection(req.collection_id)?;
-        let image_key = sha256(req.image);
+        let image_key = sha256(image_bytes(req)?);
         let ext = req.external_image_id.map(ExternalImageId::as_str);
         // The local engine's dedup: the same bytes under the same external image id are indexed once.
         if let Some(stored) = c
@@ -381,8 +381,17 @@ impl FaceEngine for LocalEngine {
 /// The prefix of ListFaces tokens, so that a token of another kind is recognised as foreign.
 const TOKEN_PREFIX: &str = "lf1.";
 
+/// The request's bytes: the local engine reads no other source.
+pub(super) fn image_bytes<'a>(req: &IndexFacesRequest<'a>) -> Result<&'a [u8], EngineError> {
+    req.image.bytes().ok_or_else(|| {
+        EngineError::InvalidParameter(
+            "the local engine reads images from their bytes only".to_owned(),
+        )
+    })
+}
+
 fn parse_token(token: &str) -> Result<FaceKey, EngineError> {
-    let invalid = || EngineError::InvalidParameter(format!("invalid pagination token {token:?}"));
+    let invalid = || EngineError::InvalidPaginationToken(token.to_owned());
     let hex_part = token.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
     let bytes = hex::decode(hex_part).map_err(|_| invalid())?;
     FaceKey::try_from(bytes.as_slice()).map_err(|_| invalid())

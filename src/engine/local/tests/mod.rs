@@ -19,7 +19,8 @@ mod rekognition;
 
 use super::{AnalyzedFace, FaceAnalyzer, ImageAnalysis, LocalEngine};
 use crate::engine::{
-    EngineError, FaceEngine, ImageError, IndexFacesRequest, IndexFacesResult, QualityFilter,
+    EngineError, FaceEngine, ImageError, ImageSource, IndexFacesRequest, IndexFacesResult,
+    QualityFilter,
 };
 use crate::model::{
     BoundingBox, CollectionId, Confidence, ExternalImageId, FaceAttributes, FaceId, Gender,
@@ -207,7 +208,7 @@ impl Fixture {
         let ext = ExternalImageId::parse(ext).unwrap();
         self.engine.index_faces(&IndexFacesRequest {
             collection_id: &self.coll,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&ext),
             max_faces,
             quality_filter,
