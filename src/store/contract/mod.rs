@@ -233,13 +233,6 @@ fn sorted_clusters(mut clusters: Vec<ClusterMembership>) -> Vec<ClusterMembershi
 }
 
 /// The error and its causes on one line, so that a failed check shows the adapter's own message.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    crate::errors::chain(err)
 }
