@@ -225,6 +225,7 @@ fn the_sdk_adapter_answers_as_the_local_engine_does() {
                 collection_id: &c,
                 image: ImageSource::Bytes(&bytes),
                 external_image_id: Some(&e),
+                subject_id: None,
                 max_faces: Some(1),
                 quality_filter: QualityFilter::Auto,
             })
@@ -364,6 +365,7 @@ fn the_largest_face_is_kept_and_the_others_deleted() {
             collection_id: &everyone,
             image: ImageSource::Bytes(&group),
             external_image_id: Some(&ext("group.png")),
+            subject_id: None,
             max_faces: None,
             quality_filter: QualityFilter::Auto,
         })
@@ -379,6 +381,7 @@ fn the_largest_face_is_kept_and_the_others_deleted() {
             collection_id: &kept,
             image: ImageSource::Bytes(&group),
             external_image_id: Some(&ext("group.png")),
+            subject_id: None,
             max_faces: Some(1),
             quality_filter: QualityFilter::Auto,
         })

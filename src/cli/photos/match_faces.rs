@@ -300,6 +300,7 @@ fn index_file(
             collection_id,
             image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&file.external_image_id),
+            subject_id: None,
             max_faces: None,
             quality_filter,
         })

@@ -259,6 +259,16 @@ impl Collection {
         Ok(Some(state.rows(&hits)))
     }
 
+    /// The stored embedding of a face of the collection; `None` when the face is not in it.
+    pub fn embedding(&self, id: &FaceKey) -> Result<Option<Vec<f32>>, StoreError> {
+        let state = self.read_state()?;
+        Ok(state
+            .by_id
+            .get(id)
+            .and_then(|&slot| state.index.get(slot))
+            .map(<[f32]>::to_vec))
+    }
+
     /// The best `k` faces for an embedding, with a score of at least `min_score`.
     pub fn search_vector(
         &self,

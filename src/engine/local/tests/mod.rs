@@ -210,6 +210,7 @@ impl Fixture {
             collection_id: &self.coll,
             image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&ext),
+            subject_id: None,
             max_faces,
             quality_filter,
         })
