@@ -603,7 +603,8 @@ fn routes(file: Vec<RouteFile>) -> Result<Routes, SettingsError> {
     };
     let mut routes = Vec::with_capacity(file.len());
     for r in file {
-        let collection_id = CollectionId::parse(&r.collection_id).map_err(|e| invalid(e.to_string()))?;
+        let collection_id =
+            CollectionId::parse(&r.collection_id).map_err(|e| invalid(e.to_string()))?;
         let key = match r.key.as_str() {
             "tenant" => {
                 let sep = r.separator.as_deref().unwrap_or(":");

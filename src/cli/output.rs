@@ -15,6 +15,7 @@ use super::photos::ingest::PhotoIngestSummary;
 use super::photos::PhotoFile;
 use crate::adjudication::{Adjudicator, RuleSet};
 use crate::api::wire::{ChangeOut, ClusterSummary, ExplanationOut, MatchOut};
+use crate::engine::calls::{AvoidedBy, CallCounts, Operation, Prices};
 use crate::files::FileError;
 use crate::model::{similarity_decimals, DecisionKind, Evidence, FaceId, Judgement};
 use crate::service::{
@@ -625,6 +626,9 @@ pub fn photo_ingest_summary(
         "Searches: {faces} faces searched, {hits} hits at or above {}",
         s.threshold.get()
     )?;
+    if let Some(calls) = &s.calls {
+        rekognition_calls(calls, s.prices, out)?;
+    }
     writeln!(
         out,
         "{}",
@@ -655,6 +659,73 @@ pub fn photo_ingest_summary(
     writeln!(
         out,
         "Next: facegraph matches | clusters | review | explain FACE_A FACE_B"
+    )?;
+    Ok(())
+}
+
+/// The Rekognition bill of a run: `Rekognition calls: N made, M avoided (…)`, then the calls made
+/// by operation, the calls avoided by reason, and the estimated cost of both.
+pub fn rekognition_calls(counts: &CallCounts, prices: &Prices, out: &mut impl Write) -> Result<()> {
+    let reasons: Vec<String> = AvoidedBy::ALL
+        .iter()
+        .map(|r| {
+            let name = match r {
+                AvoidedBy::Prefilter => "pre-filter",
+                AvoidedBy::Duplicate => "duplicates",
+                AvoidedBy::BloomFilter => "Bloom filter",
+            };
+            format!("{name} {}", counts.avoided_by(*r))
+        })
+        .collect();
+    writeln!(
+        out,
+        "Rekognition calls: {} made, {} avoided ({})",
+        counts.made_total(),
+        counts.avoided_total(),
+        reasons.join(", ")
+    )?;
+    let by_op = |pick: &dyn Fn(Operation) -> u64| -> String {
+        let parts: Vec<String> = Operation::ALL
+            .iter()
+            .filter_map(|op| {
+                let n = pick(*op);
+                (n > 0).then(|| format!("{} {n}", op.as_str()))
+            })
+            .collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    };
+    writeln!(
+        out,
+        "  made: {}",
+        by_op(&|op| counts.made.get(&op).copied().unwrap_or(0))
+    )?;
+    for reason in AvoidedBy::ALL {
+        if counts.avoided_by(reason) > 0 {
+            writeln!(
+                out,
+                "  avoided {}: {}",
+                reason.describe(),
+                by_op(&|op| counts.avoided.get(&(reason, op)).copied().unwrap_or(0))
+            )?;
+        }
+    }
+    let cost = prices.estimate(counts);
+    let priced: Vec<String> = Operation::ALL
+        .iter()
+        .filter(|op| prices.per_1000(**op) > 0.0)
+        .map(|op| format!("{} {}", op.as_str(), prices.per_1000(*op)))
+        .collect();
+    writeln!(
+        out,
+        "  estimated cost: {:.4} {cur} made, {:.4} {cur} avoided (per 1,000 calls: {}; estimates, set [rekognition.price_per_1000] to the account's prices)",
+        cost.made,
+        cost.avoided,
+        if priced.is_empty() { "all free".to_owned() } else { priced.join(", ") },
+        cur = prices.currency,
     )?;
     Ok(())
 }

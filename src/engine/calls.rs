@@ -98,7 +98,7 @@ impl AvoidedBy {
     /// How a summary names it.
     pub fn describe(self) -> &'static str {
         match self {
-            Self::Prefilter => "by the pre-filter (no face found locally)",
+            Self::Prefilter => "by the pre-filter (no face found locally, or not an image)",
             Self::Duplicate => "by duplicate detection (bytes already ingested)",
             Self::BloomFilter => "by the stream's Bloom filter (a replayed message)",
         }
@@ -295,7 +295,10 @@ mod tests {
         assert_eq!(p.per_1000(Operation::ListFaces), 0.01);
         assert!(p.set(Operation::IndexFaces, -1.0).is_err());
         assert!(p.set(Operation::IndexFaces, f64::NAN).is_err());
-        assert_eq!(Operation::parse("SearchFacesByImage"), Some(Operation::SearchFacesByImage));
+        assert_eq!(
+            Operation::parse("SearchFacesByImage"),
+            Some(Operation::SearchFacesByImage)
+        );
         assert_eq!(Operation::parse("indexfaces"), None);
     }
 }

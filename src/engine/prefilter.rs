@@ -6,7 +6,8 @@
 //!
 //! The detector runs at a lower score threshold than the local engine indexes at, so that it errs
 //! towards sending: a photo sent in vain costs one call, a face missed costs a customer's match.
-//! An image the local decoder cannot read is sent anyway, for the service to judge.
+//! Bytes that are no JPEG or PNG at all are refused as Rekognition would refuse them; a JPEG or
+//! PNG the local decoder cannot read is sent anyway, for the service to judge.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,8 +15,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::calls::{AvoidedBy, Operation};
 use super::local::LocalDetector;
 use super::{
-    CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, HeldFace, IndexFacesRequest,
-    IndexFacesResult, SearchByImageResult,
+    CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, HeldFace, ImageError,
+    IndexFacesRequest, IndexFacesResult, SearchByImageResult,
 };
 use crate::model::{
     CollectionId, ContentHash, ExternalImageId, FaceId, Image, ImageId, Similarity, Timestamp,
@@ -45,14 +46,27 @@ impl PrefilterEngine {
         }
     }
 
-    /// Whether the detector finds a face in the image: `None` when it cannot read it (the inner
-    /// engine then decides).
-    fn has_face(&self, bytes: &[u8]) -> Option<(bool, u32, u32)> {
+    /// Whether the detector finds a face in the image (and its size): `Ok(None)` when it cannot
+    /// read a JPEG or PNG (the inner engine then decides), an error for bytes that are no JPEG or
+    /// PNG at all, which Rekognition refuses too.
+    fn has_face(
+        &self,
+        bytes: &[u8],
+        operation: Operation,
+    ) -> Result<Option<(bool, u32, u32)>, EngineError> {
         match self.detector.detect(bytes) {
-            Ok(found) => Some((!found.faces.is_empty(), found.width, found.height)),
+            Ok(found) => Ok(Some((!found.faces.is_empty(), found.width, found.height))),
+            Err(
+                e @ EngineError::InvalidImage(
+                    ImageError::Empty | ImageError::UnsupportedFormat { .. },
+                ),
+            ) => {
+                self.inner.note_avoided(operation, AvoidedBy::Prefilter, 1);
+                Err(e)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "the pre-filter cannot read the image; it is sent");
-                None
+                Ok(None)
             }
         }
     }
@@ -111,7 +125,7 @@ impl FaceEngine for PrefilterEngine {
         let Some(bytes) = req.image.bytes() else {
             return self.inner.index_faces(req);
         };
-        match self.has_face(bytes) {
+        match self.has_face(bytes, Operation::IndexFaces)? {
             Some((false, width, height)) => {
                 self.inner
                     .note_avoided(Operation::IndexFaces, AvoidedBy::Prefilter, 1);
@@ -178,7 +192,7 @@ impl FaceEngine for PrefilterEngine {
         threshold: Similarity,
         max_faces: u32,
     ) -> Result<SearchByImageResult, EngineError> {
-        if let Some((false, _, _)) = self.has_face(image) {
+        if let Some((false, _, _)) = self.has_face(image, Operation::SearchFacesByImage)? {
             self.inner
                 .note_avoided(Operation::SearchFacesByImage, AvoidedBy::Prefilter, 1);
             return Err(EngineError::NoFaceInImage);
@@ -193,7 +207,8 @@ impl FaceEngine for PrefilterEngine {
         next_token: Option<&str>,
         max_results: u32,
     ) -> Result<FacePage, EngineError> {
-        self.inner.list_faces(collection_id, next_token, max_results)
+        self.inner
+            .list_faces(collection_id, next_token, max_results)
     }
 
     fn delete_faces(

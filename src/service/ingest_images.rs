@@ -7,8 +7,7 @@ use std::collections::HashSet;
 
 use crate::engine::calls::{AvoidedBy, Operation};
 use crate::engine::{
-    EngineError, FaceEngine, HeldFace, ImageSource, IndexFacesRequest, QualityFilter,
-    UnindexedFace,
+    EngineError, FaceEngine, HeldFace, ImageSource, IndexFacesRequest, QualityFilter, UnindexedFace,
 };
 use crate::faults::crash_point;
 use crate::model::{

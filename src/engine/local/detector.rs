@@ -62,10 +62,13 @@ impl LocalDetector {
             .budget
             .acquire(header.decoded_bytes().saturating_add(WORKING_BYTES));
         let img = header.decode()?;
-        let detections = self.detector.detect(&img).map_err(|e| EngineError::Backend {
-            operation: "face detection",
-            source: e.into(),
-        })?;
+        let detections = self
+            .detector
+            .detect(&img)
+            .map_err(|e| EngineError::Backend {
+                operation: "face detection",
+                source: e.into(),
+            })?;
         let (w, h) = (img.width() as f32, img.height() as f32);
         let mut faces = detections
             .iter()

@@ -180,16 +180,20 @@ impl RekognitionEngine {
         next_token: Option<&str>,
         max_results: i32,
     ) -> Result<(wire::ListFacesResponse, ListFacesRaw), EngineError> {
-        let (_, body) = self.send(Operation::ListFaces, Target::Collection(collection_id), |keep| {
-            self.client
-                .list_faces()
-                .collection_id(collection_id.as_str())
-                .set_next_token(next_token.map(str::to_owned))
-                .max_results(max_results)
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (_, body) = self.send(
+            Operation::ListFaces,
+            Target::Collection(collection_id),
+            |keep| {
+                self.client
+                    .list_faces()
+                    .collection_id(collection_id.as_str())
+                    .set_next_token(next_token.map(str::to_owned))
+                    .max_results(max_results)
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         let response: wire::ListFacesResponse = read_body("ListFaces", &body)?;
         let raw: ListFacesRaw = read_body("ListFaces", &body)?;
         Ok((response, raw))
@@ -215,15 +219,19 @@ impl RekognitionEngine {
         collection_id: &CollectionId,
         face_ids: &[FaceId],
     ) -> Result<Vec<FaceId>, EngineError> {
-        let (output, _) = self.send(Operation::DeleteFaces, Target::Collection(collection_id), |keep| {
-            self.client
-                .delete_faces()
-                .collection_id(collection_id.as_str())
-                .set_face_ids(Some(face_ids.iter().map(ToString::to_string).collect()))
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (output, _) = self.send(
+            Operation::DeleteFaces,
+            Target::Collection(collection_id),
+            |keep| {
+                self.client
+                    .delete_faces()
+                    .collection_id(collection_id.as_str())
+                    .set_face_ids(Some(face_ids.iter().map(ToString::to_string).collect()))
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         output
             .deleted_faces()
             .iter()
@@ -247,14 +255,18 @@ impl FaceEngine for RekognitionEngine {
 
     #[tracing::instrument(skip_all, fields(collection = %id))]
     fn create_collection(&self, id: &CollectionId) -> Result<CollectionInfo, EngineError> {
-        let (output, _) = self.send(Operation::CreateCollection, Target::NewCollection(id), |keep| {
-            self.client
-                .create_collection()
-                .collection_id(id.as_str())
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (output, _) = self.send(
+            Operation::CreateCollection,
+            Target::NewCollection(id),
+            |keep| {
+                self.client
+                    .create_collection()
+                    .collection_id(id.as_str())
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         Ok(CollectionInfo {
             collection_id: id.clone(),
             face_count: 0,
@@ -292,14 +304,18 @@ impl FaceEngine for RekognitionEngine {
     }
 
     fn describe_collection(&self, id: &CollectionId) -> Result<CollectionInfo, EngineError> {
-        let (output, _) = self.send(Operation::DescribeCollection, Target::Collection(id), |keep| {
-            self.client
-                .describe_collection()
-                .collection_id(id.as_str())
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (output, _) = self.send(
+            Operation::DescribeCollection,
+            Target::Collection(id),
+            |keep| {
+                self.client
+                    .describe_collection()
+                    .collection_id(id.as_str())
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         let created_at = output
             .creation_timestamp()
             .and_then(|t| t.to_millis().ok())
@@ -316,14 +332,18 @@ impl FaceEngine for RekognitionEngine {
 
     #[tracing::instrument(skip_all, fields(collection = %id))]
     fn delete_collection(&self, id: &CollectionId) -> Result<(), EngineError> {
-        self.send(Operation::DeleteCollection, Target::Collection(id), |keep| {
-            self.client
-                .delete_collection()
-                .collection_id(id.as_str())
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        self.send(
+            Operation::DeleteCollection,
+            Target::Collection(id),
+            |keep| {
+                self.client
+                    .delete_collection()
+                    .collection_id(id.as_str())
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         Ok(())
     }
 
@@ -341,18 +361,22 @@ impl FaceEngine for RekognitionEngine {
         let collection_id = req.collection_id;
         // MaxFaces is left unset: the service would keep the faces of best quality, and the port
         // keeps the largest (see the module documentation).
-        let (_, body) = self.send(Operation::IndexFaces, Target::Collection(collection_id), |keep| {
-            self.client
-                .index_faces()
-                .collection_id(collection_id.as_str())
-                .image(image(bytes))
-                .set_external_image_id(req.external_image_id.map(ToString::to_string))
-                .detection_attributes(Attribute::All)
-                .quality_filter(quality_filter(req.quality_filter))
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (_, body) = self.send(
+            Operation::IndexFaces,
+            Target::Collection(collection_id),
+            |keep| {
+                self.client
+                    .index_faces()
+                    .collection_id(collection_id.as_str())
+                    .image(image(bytes))
+                    .set_external_image_id(req.external_image_id.map(ToString::to_string))
+                    .detection_attributes(Attribute::All)
+                    .quality_filter(quality_filter(req.quality_filter))
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         let response: wire::IndexFacesResponse = read_body("IndexFaces", &body)?;
         let raw: IndexFacesRaw = read_body("IndexFaces", &body)?;
         let indexed_at = Timestamp::now();

@@ -278,8 +278,7 @@ impl RoutedEngine {
         max_faces: u32,
     ) -> Result<Vec<FaceMatch>, EngineError> {
         let answers = in_parallel(targets, |t| {
-            self.inner
-                .search_held_face(t, face, threshold, max_faces)
+            self.inner.search_held_face(t, face, threshold, max_faces)
         });
         let mut lists = Vec::with_capacity(answers.len());
         let mut skipped = Vec::new();
@@ -618,7 +617,11 @@ impl RoutedEngine {
     /// The collections a search of a face held in `home` covers: its family's (with
     /// [`SearchScope::Route`]) or the route's (with [`SearchScope::All`], or when `home` is the
     /// anchor), with the anchor when it holds faces.
-    fn scope_of(&self, route: &Route, home: &CollectionId) -> Result<Vec<CollectionId>, EngineError> {
+    fn scope_of(
+        &self,
+        route: &Route,
+        home: &CollectionId,
+    ) -> Result<Vec<CollectionId>, EngineError> {
         let key = match (route.search, route.member(home)) {
             (SearchScope::Route, Some(m)) => Some(m.key),
             _ => None,

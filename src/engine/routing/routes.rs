@@ -230,8 +230,14 @@ mod tests {
     fn months_come_from_the_clock_in_utc() {
         let r = route(RouteKey::Month);
         // 2026-03-31T23:59:59.999Z.
-        assert_eq!(r.key_for(None, Timestamp::from_millis(1_775_001_599_999)), "2026-03");
-        assert_eq!(r.key_for(None, Timestamp::from_millis(1_775_001_600_000)), "2026-04");
+        assert_eq!(
+            r.key_for(None, Timestamp::from_millis(1_775_001_599_999)),
+            "2026-03"
+        );
+        assert_eq!(
+            r.key_for(None, Timestamp::from_millis(1_775_001_600_000)),
+            "2026-04"
+        );
     }
 
     #[test]
@@ -246,11 +252,23 @@ mod tests {
                 number: 2
             })
         );
-        for other in ["customers", "customers.x", "customers.a.b.0001", "customersx.a.0001", "customers.a.01", "customers.a.0000"] {
-            assert_eq!(r.member(&CollectionId::parse(other).unwrap()), None, "{other}");
+        for other in [
+            "customers",
+            "customers.x",
+            "customers.a.b.0001",
+            "customersx.a.0001",
+            "customers.a.01",
+            "customers.a.0000",
+        ] {
+            assert_eq!(
+                r.member(&CollectionId::parse(other).unwrap()),
+                None,
+                "{other}"
+            );
         }
         assert_eq!(
-            r.member(&CollectionId::parse("customers.a.12345").unwrap()).map(|m| m.number),
+            r.member(&CollectionId::parse("customers.a.12345").unwrap())
+                .map(|m| m.number),
             Some(12345)
         );
     }
