@@ -336,7 +336,7 @@ impl FaceEngine for LocalEngine {
             })?;
         let min = cosine_for_similarity(threshold) - COSINE_SLACK;
         let rows = target
-            .search_vector(&embedding, max_faces as usize, min)
+            .search_stored_vector(&embedding, max_faces as usize, min)
             .map_err(backend("search the collection"))?;
         self.matches(rows, threshold)
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 mod collections;
 mod recovery;
 mod rekognition;
+mod routing;
 
 use super::{AnalyzedFace, FaceAnalyzer, ImageAnalysis, LocalEngine};
 use crate::engine::{
