@@ -9,6 +9,7 @@
 mod adjudications;
 pub mod auth;
 mod clusters;
+mod collections;
 mod error;
 mod extract;
 mod faces;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod rekognition;
 mod review;
 mod rulesets;
+mod search;
 mod server;
 pub mod wire;
 
@@ -199,6 +201,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(adjudications::router())
         .merge(images::router())
+        .merge(collections::router())
+        .merge(search::router())
         .merge(faces::router())
         .merge(clusters::router())
         .merge(review::router())
