@@ -130,6 +130,9 @@ pub enum Command {
     /// What Rekognition's protocol costs per call: IndexFaces and SearchFaces through the
     /// Rekognition engine and the compatible endpoint against the local engine called directly.
     BenchRekognition(bench::rekognition::BenchRekognitionArgs),
+    /// A search fanned out over a routed collection's family against one collection of the same
+    /// faces, on generated vectors (4 x 250k against 1M by default).
+    BenchRouting(bench::routing::BenchRoutingArgs),
     /// The Neo4j store (`--store bolt://HOST:PORT`): apply the schema, benchmark writes and queries.
     Neo4j {
         /// What to do.
@@ -191,6 +194,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::BenchRekognition(args) => {
             bench::rekognition::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
         }
+        Command::BenchRouting(args) => bench::routing::run(&args, &mut out).map(|()| 0)?,
         Command::Neo4j { action } => neo4j::run(&shell.settings, &action, &mut out)?,
     };
     out.flush()?;
