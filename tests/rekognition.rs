@@ -1043,11 +1043,22 @@ fn the_prefilter_keeps_faceless_photos_from_rekognition_and_the_summary_counts_t
 
 /// [`facegraph`] with extra environment variables.
 fn facegraph_env(ep: &Endpoint, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    facegraph_in(ep, "graph", args, env)
+}
+
+/// [`facegraph`] over the data directory `data` of the endpoint's directory, with extra
+/// environment variables.
+fn facegraph_in(
+    ep: &Endpoint,
+    data: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_facegraph"));
     cmd.arg("--engine")
         .arg("rekognition")
         .arg("--data-dir")
-        .arg(ep.dir.path().join("graph"))
+        .arg(ep.dir.path().join(data))
         .args(args)
         .env("AWS_ENDPOINT_URL_REKOGNITION", &ep.url)
         .env("AWS_REGION", "us-east-1")
@@ -1189,4 +1200,104 @@ fn metrics_count_the_rekognition_calls_made_and_avoided() {
         metric(&text, &format!("{cost}{{calls=\"made\",currency=\"USD\"}}")),
         0.002
     );
+}
+
+/// Every match of a data directory as (the two external image ids, sorted; similarity).
+fn matches_in(ep: &Endpoint, data: &str) -> std::collections::BTreeMap<(String, String), f64> {
+    ok(&facegraph_in(ep, data, &["matches", "--json"], &[]))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|m| {
+            let mut pair = [
+                m["external_image_id_a"].as_str().unwrap().to_owned(),
+                m["external_image_id_b"].as_str().unwrap().to_owned(),
+            ];
+            pair.sort();
+            (
+                (pair[0].clone(), pair[1].clone()),
+                m["similarity"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_routed_collection_on_rekognition_is_searched_across_its_family_by_image() {
+    let ep = Endpoint::plain();
+    let dir = photo_dir(&ep, &PHOTOS);
+    let csv = ep.dir.path().join("subjects.csv");
+    let mut rows = "external_image_id,subject_id\n".to_owned();
+    for (i, p) in PHOTOS.iter().enumerate() {
+        let tenant = if p.starts_with("biden") {
+            "globex"
+        } else {
+            "acme"
+        };
+        rows.push_str(&format!("{p},{tenant}:c-{i}\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let config = ep.dir.path().join("routes.toml");
+    std::fs::write(
+        &config,
+        "[[routes]]\ncollection_id = \"customers\"\nkey = \"tenant\"\nmax_faces = 2\n",
+    )
+    .unwrap();
+    let ingest = |data: &str, collection: &str, config: Option<&Path>| {
+        let mut args = vec![
+            "ingest",
+            "--collection-id",
+            collection,
+            "--subjects",
+            csv.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ];
+        if let Some(c) = config {
+            args.extend(["--config", c.to_str().unwrap()]);
+        }
+        ok(&facegraph_in(&ep, data, &args, &[]))
+    };
+    let routed = ingest("routed", "customers", Some(&config));
+    ingest("plain", "plain", None);
+
+    // The service holds the family: acme's four faces two by two, globex's one.
+    let mut listed: Vec<String> = ep
+        .local
+        .list_collections()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "customers",
+            "customers.acme.0001",
+            "customers.acme.0002",
+            "customers.globex.0001",
+            "plain"
+        ]
+    );
+    // Rekognition compares a face only within its collection: the other collection of the
+    // tenant was searched with the upload's image.
+    let made = routed
+        .lines()
+        .find(|l| l.starts_with("  made: "))
+        .unwrap_or_else(|| panic!("{routed}"));
+    assert!(made.contains("SearchFacesByImage"), "{made}");
+    // And the pipeline found what one collection finds: the same pairs, the similarities of the
+    // image searched again equal to the stored face's within rounding.
+    let (with_routes, without) = (matches_in(&ep, "routed"), matches_in(&ep, "plain"));
+    assert!(without.len() >= 3, "{without:?}");
+    assert_eq!(
+        with_routes.keys().collect::<Vec<_>>(),
+        without.keys().collect::<Vec<_>>()
+    );
+    for (pair, s) in &without {
+        assert!(
+            (with_routes[pair] - s).abs() < 1e-3,
+            "{pair:?}: {} vs {s}",
+            with_routes[pair]
+        );
+    }
 }

@@ -243,13 +243,16 @@ impl Prices {
 
     /// The estimated cost of the calls made and of the calls avoided.
     pub fn estimate(&self, counts: &CallCounts) -> CostEstimate {
+        // Folded from +0.0: the standard sum of no terms is -0.0, which prints as "-0.0000".
         CostEstimate {
-            made: counts.made.iter().map(|(op, n)| self.cost(*op, *n)).sum(),
+            made: counts
+                .made
+                .iter()
+                .fold(0.0, |sum, (op, n)| sum + self.cost(*op, *n)),
             avoided: counts
                 .avoided
                 .iter()
-                .map(|((_, op), n)| self.cost(*op, *n))
-                .sum(),
+                .fold(0.0, |sum, ((_, op), n)| sum + self.cost(*op, *n)),
         }
     }
 }
@@ -286,6 +289,11 @@ mod tests {
         // Four billed calls made at 1.00 per 1,000, DescribeCollection free; five avoided.
         assert!((cost.made - 0.004).abs() < 1e-12, "{cost:?}");
         assert!((cost.avoided - 0.005).abs() < 1e-12, "{cost:?}");
+        let none = prices.estimate(&CallCounts::default());
+        assert_eq!(
+            format!("{:.4} {:.4}", none.made, none.avoided),
+            "0.0000 0.0000"
+        );
     }
 
     #[test]
