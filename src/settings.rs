@@ -1095,6 +1095,83 @@ mod tests {
     }
 
     #[test]
+    fn the_prefilter_prices_and_routes_come_from_the_file_and_are_checked() {
+        let defaults = Settings::load_with_env(&Overrides::default(), |_| None).unwrap();
+        assert!(defaults.prefilter.enabled, "on by default");
+        assert!((defaults.prefilter.min_score - 0.5).abs() < 1e-6);
+        assert_eq!(defaults.prices, Prices::default());
+        assert!(defaults.routes.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(
+            &cfg,
+            "[rekognition]\nprefilter = false\nprefilter_min_confidence = 70\ncurrency = \"EUR\"\n\
+             [rekognition.price_per_1000]\nIndexFaces = 0.8\nListFaces = 0.01\n\
+             [[routes]]\ncollection_id = \"customers\"\nkey = \"tenant\"\nseparator = \"/\"\n\
+             max_faces = 1000\n\
+             [[routes]]\ncollection_id = \"archive\"\nkey = \"month\"\nmax_faces = 5\nsearch = \"all\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(cfg.clone()),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert!(!s.prefilter.enabled);
+        assert!((s.prefilter.min_score - 0.7).abs() < 1e-6);
+        assert_eq!(s.prices.currency, "EUR");
+        assert_eq!(s.prices.per_1000(Operation::IndexFaces), 0.8);
+        assert_eq!(s.prices.per_1000(Operation::ListFaces), 0.01);
+        assert_eq!(
+            s.prices.per_1000(Operation::SearchFaces),
+            1.0,
+            "the others keep their defaults"
+        );
+        let customers = s
+            .routes
+            .route(&CollectionId::parse("customers").unwrap())
+            .unwrap();
+        assert_eq!(customers.key, RouteKey::Tenant { separator: '/' });
+        assert_eq!(
+            (customers.max_faces, customers.search),
+            (1000, SearchScope::Route)
+        );
+        let archive = s
+            .routes
+            .route(&CollectionId::parse("archive").unwrap())
+            .unwrap();
+        assert_eq!(
+            (&archive.key, archive.search),
+            (&RouteKey::Month, SearchScope::All)
+        );
+        let env = |k: &str| (k == "FACEGRAPH_REKOGNITION_PREFILTER").then(|| "on".to_owned());
+        assert!(Settings::load_with_env(&o, env).unwrap().prefilter.enabled);
+
+        let cases = [
+            ("[rekognition.price_per_1000]\nDetectFaces = 1.0\n", "IndexFaces"),
+            ("[rekognition.price_per_1000]\nIndexFaces = -1.0\n", "at least 0"),
+            ("[rekognition]\nprefilter_min_confidence = 150\n", "0 to 100"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"week\"\nmax_faces = 1\n", "tenant or month"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"tenant\"\nmax_faces = 0\n", "at least 1"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"month\"\nseparator = \":\"\nmax_faces = 1\n", "by tenant"),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&cfg, text).unwrap();
+            let err = Settings::load_with_env(&o, |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        let bad = |k: &str| (k == "FACEGRAPH_REKOGNITION_PREFILTER").then(|| "maybe".to_owned());
+        std::fs::write(&cfg, "").unwrap();
+        assert!(Settings::load_with_env(&o, bad)
+            .unwrap_err()
+            .to_string()
+            .contains("rekognition.prefilter"));
+    }
+
+    #[test]
     fn unknown_settings_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("facegraph.toml");
