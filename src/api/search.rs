@@ -24,6 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(search))
 }
 
+/// What a search starts from, owned for the blocking pool.
+enum Probe {
+    Face(FaceId),
+    Image(axum::body::Bytes),
+}
+
 /// What to search, and how.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -85,9 +91,9 @@ async fn search(
     let face_id = face_id.flatten();
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, state.config().image_limit).await?;
-    let image =
-        match (&face_id, bytes.is_empty()) {
-            (Some(_), true) => None,
+    let probe =
+        match (face_id, bytes.is_empty()) {
+            (Some(id), true) => Probe::Face(id),
             (None, false) => {
                 match media_type(&parts.headers).as_deref() {
                     Some("image/jpeg" | "image/png") if sniff(&bytes).is_some() => {}
@@ -96,7 +102,7 @@ async fn search(
                             .to_owned(),
                     )),
                 }
-                Some(bytes)
+                Probe::Image(bytes)
             }
             (Some(_), false) => {
                 return Err(ApiError::field(
@@ -114,14 +120,9 @@ async fn search(
     let engine = engine(&state)?;
     let report = state
         .blocking(move |app| {
-            let by = match (&image, &face_id) {
-                (Some(bytes), _) => SearchBy::Image(bytes),
-                (None, Some(id)) => SearchBy::Face(id),
-                (None, None) => {
-                    return Err(crate::service::ServiceError::Invalid(
-                        "nothing to search by".to_owned(),
-                    ))
-                }
+            let by = match &probe {
+                Probe::Image(bytes) => SearchBy::Image(bytes),
+                Probe::Face(id) => SearchBy::Face(id),
             };
             app.search(
                 engine.as_ref(),

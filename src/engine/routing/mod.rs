@@ -143,11 +143,9 @@ impl RoutedEngine {
             .get(&route.collection_id)
             .is_none_or(|l| max_age.is_some_and(|age| l.listed_at.elapsed() > age));
         if stale {
-            let fresh = self.list(route)?;
+            let mut fresh = self.list(route)?;
             // The counts of newest collections survive a new listing: they include calls in flight.
-            let mut old = state.remove(&route.collection_id);
-            let mut fresh = fresh;
-            if let Some(old) = old.as_mut() {
+            if let Some(old) = state.remove(&route.collection_id) {
                 for (key, family) in &mut fresh.families {
                     if let Some(was) = old.families.get(key) {
                         if was.members.last() == family.members.last() {
