@@ -7,7 +7,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::adjudication::{RuleSet, RuleSetError};
+use crate::engine::calls::{Operation, Prices};
+use crate::engine::prefilter::DEFAULT_MIN_SCORE;
 use crate::engine::rekognition::RekognitionConfig;
+use crate::engine::routing::{Route, RouteKey, Routes, SearchScope};
 use crate::model::CollectionId;
 
 /// Why the configuration could not be loaded.
@@ -80,6 +83,19 @@ struct SettingsFile {
     rekognition_endpoint: RekognitionEndpointFile,
     #[serde(default)]
     kafka: KafkaFile,
+    #[serde(default)]
+    routes: Vec<RouteFile>,
+}
+
+/// A `[[routes]]` entry of the settings file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteFile {
+    collection_id: String,
+    key: String,
+    separator: Option<String>,
+    max_faces: u64,
+    search: Option<String>,
 }
 
 /// The `[kafka]` table of the settings file.
@@ -144,6 +160,10 @@ struct RekognitionFile {
     endpoint: Option<String>,
     requests_per_second: Option<f64>,
     max_attempts: Option<u32>,
+    prefilter: Option<bool>,
+    prefilter_min_confidence: Option<f64>,
+    currency: Option<String>,
+    price_per_1000: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// The `[rekognition_endpoint]` table: the Rekognition-compatible endpoint that `serve` can open.
@@ -316,6 +336,25 @@ pub struct Settings {
     pub rekognition_endpoint: RekognitionEndpointSettings,
     /// The stream's Kafka connection and topics.
     pub kafka: KafkaSettings,
+    /// The local detector in front of Rekognition (`prefilter` in `[rekognition]`).
+    pub prefilter: PrefilterSettings,
+    /// What Rekognition calls cost, for the estimates of run summaries and metrics
+    /// (`[rekognition.price_per_1000]`, `currency` in `[rekognition]`).
+    pub prices: Prices,
+    /// Routed collections (`[[routes]]`).
+    pub routes: Routes,
+}
+
+/// The pre-filter: the local face detector in front of the Rekognition engine, so that images
+/// without a face are never sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrefilterSettings {
+    /// Whether it runs (`prefilter` in `[rekognition]`, `FACEGRAPH_REKOGNITION_PREFILTER`); on by
+    /// default. Only the Rekognition engine has it: the local engine detects faces itself.
+    pub enabled: bool,
+    /// The lowest detection score (0-1) that counts as a face (`prefilter_min_confidence`, 0-100,
+    /// default 50).
+    pub min_score: f32,
 }
 
 /// What the command line says, each `None` when not given.
@@ -424,9 +463,11 @@ impl Settings {
                 message,
             })?
             .unwrap_or_default();
-        let rekognition = rekognition_config(file.rekognition, &env)?;
+        let rekognition = rekognition_config(&file.rekognition, &env)?;
         let rekognition_endpoint = endpoint_settings(file.rekognition_endpoint, &env)?;
+        let (prefilter, prices) = rekognition_extras(&file.rekognition, &env)?;
         let kafka = kafka_settings(file.kafka, &env)?;
+        let routes = routes(file.routes)?;
         Ok(Self {
             data_dir,
             rules_file,
@@ -441,6 +482,9 @@ impl Settings {
             rekognition,
             rekognition_endpoint,
             kafka,
+            prefilter,
+            prices,
+            routes,
         })
     }
 
@@ -461,7 +505,7 @@ impl Settings {
 /// The Rekognition engine's settings: `FACEGRAPH_REKOGNITION_…` over `[rekognition]` over the
 /// defaults.
 fn rekognition_config(
-    file: RekognitionFile,
+    file: &RekognitionFile,
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<RekognitionConfig, SettingsError> {
     let defaults = RekognitionConfig::default();
@@ -492,12 +536,117 @@ fn rekognition_config(
         });
     }
     Ok(RekognitionConfig {
-        region: env("FACEGRAPH_REKOGNITION_REGION").or(file.region),
-        endpoint: env("FACEGRAPH_REKOGNITION_ENDPOINT").or(file.endpoint),
+        region: env("FACEGRAPH_REKOGNITION_REGION").or_else(|| file.region.clone()),
+        endpoint: env("FACEGRAPH_REKOGNITION_ENDPOINT").or_else(|| file.endpoint.clone()),
         requests_per_second,
         max_attempts,
         ..defaults
     })
+}
+
+/// The pre-filter (`FACEGRAPH_REKOGNITION_PREFILTER` over `prefilter`, on by default) and the
+/// prices of the `[rekognition]` table.
+fn rekognition_extras(
+    file: &RekognitionFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(PrefilterSettings, Prices), SettingsError> {
+    let invalid = |name, message: String| SettingsError::Invalid { name, message };
+    let enabled = match env("FACEGRAPH_REKOGNITION_PREFILTER") {
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" => true,
+            "0" | "false" | "off" | "no" => false,
+            _ => {
+                return Err(invalid(
+                    "rekognition.prefilter",
+                    format!("{v:?} is not true or false"),
+                ))
+            }
+        },
+        None => file.prefilter.unwrap_or(true),
+    };
+    let min_score = match file.prefilter_min_confidence {
+        Some(c) if (0.0..=100.0).contains(&c) => (c / 100.0) as f32,
+        Some(c) => {
+            return Err(invalid(
+                "rekognition.prefilter_min_confidence",
+                format!("{c} is not a detection confidence from 0 to 100"),
+            ))
+        }
+        None => DEFAULT_MIN_SCORE,
+    };
+    let mut prices = Prices::default();
+    if let Some(currency) = &file.currency {
+        prices.currency = currency.trim().to_owned();
+    }
+    for (name, price) in file.price_per_1000.iter().flatten() {
+        let op = Operation::parse(name).ok_or_else(|| {
+            invalid(
+                "rekognition.price_per_1000",
+                format!(
+                    "{name:?} is not a Rekognition operation: give {}",
+                    Operation::ALL.map(Operation::as_str).join(", ")
+                ),
+            )
+        })?;
+        prices
+            .set(op, *price)
+            .map_err(|m| invalid("rekognition.price_per_1000", m))?;
+    }
+    Ok((PrefilterSettings { enabled, min_score }, prices))
+}
+
+/// The `[[routes]]` of the settings file, checked.
+fn routes(file: Vec<RouteFile>) -> Result<Routes, SettingsError> {
+    let invalid = |message: String| SettingsError::Invalid {
+        name: "routes",
+        message,
+    };
+    let mut routes = Vec::with_capacity(file.len());
+    for r in file {
+        let collection_id =
+            CollectionId::parse(&r.collection_id).map_err(|e| invalid(e.to_string()))?;
+        let key = match r.key.as_str() {
+            "tenant" => {
+                let sep = r.separator.as_deref().unwrap_or(":");
+                let mut chars = sep.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(separator), None) => RouteKey::Tenant { separator },
+                    _ => {
+                        return Err(invalid(format!(
+                            "route {collection_id}: separator must be one character, not {sep:?}"
+                        )))
+                    }
+                }
+            }
+            "month" if r.separator.is_none() => RouteKey::Month,
+            "month" => {
+                return Err(invalid(format!(
+                    "route {collection_id}: a separator is for routes by tenant"
+                )))
+            }
+            other => {
+                return Err(invalid(format!(
+                    "route {collection_id}: key {other:?} is not tenant or month"
+                )))
+            }
+        };
+        let search = match r.search.as_deref() {
+            None | Some("route") => SearchScope::Route,
+            Some("all") => SearchScope::All,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "route {collection_id}: search {other:?} is not route or all"
+                )))
+            }
+        };
+        routes.push(Route {
+            collection_id,
+            key,
+            max_faces: r.max_faces,
+            search,
+        });
+    }
+    Routes::new(routes).map_err(invalid)
 }
 
 /// The Rekognition-compatible endpoint's settings: the file's access keys, then those of
@@ -943,6 +1092,83 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("kafka.hits_topic"), "{err}");
+    }
+
+    #[test]
+    fn the_prefilter_prices_and_routes_come_from_the_file_and_are_checked() {
+        let defaults = Settings::load_with_env(&Overrides::default(), |_| None).unwrap();
+        assert!(defaults.prefilter.enabled, "on by default");
+        assert!((defaults.prefilter.min_score - 0.5).abs() < 1e-6);
+        assert_eq!(defaults.prices, Prices::default());
+        assert!(defaults.routes.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(
+            &cfg,
+            "[rekognition]\nprefilter = false\nprefilter_min_confidence = 70\ncurrency = \"EUR\"\n\
+             [rekognition.price_per_1000]\nIndexFaces = 0.8\nListFaces = 0.01\n\
+             [[routes]]\ncollection_id = \"customers\"\nkey = \"tenant\"\nseparator = \"/\"\n\
+             max_faces = 1000\n\
+             [[routes]]\ncollection_id = \"archive\"\nkey = \"month\"\nmax_faces = 5\nsearch = \"all\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(cfg.clone()),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert!(!s.prefilter.enabled);
+        assert!((s.prefilter.min_score - 0.7).abs() < 1e-6);
+        assert_eq!(s.prices.currency, "EUR");
+        assert_eq!(s.prices.per_1000(Operation::IndexFaces), 0.8);
+        assert_eq!(s.prices.per_1000(Operation::ListFaces), 0.01);
+        assert_eq!(
+            s.prices.per_1000(Operation::SearchFaces),
+            1.0,
+            "the others keep their defaults"
+        );
+        let customers = s
+            .routes
+            .route(&CollectionId::parse("customers").unwrap())
+            .unwrap();
+        assert_eq!(customers.key, RouteKey::Tenant { separator: '/' });
+        assert_eq!(
+            (customers.max_faces, customers.search),
+            (1000, SearchScope::Route)
+        );
+        let archive = s
+            .routes
+            .route(&CollectionId::parse("archive").unwrap())
+            .unwrap();
+        assert_eq!(
+            (&archive.key, archive.search),
+            (&RouteKey::Month, SearchScope::All)
+        );
+        let env = |k: &str| (k == "FACEGRAPH_REKOGNITION_PREFILTER").then(|| "on".to_owned());
+        assert!(Settings::load_with_env(&o, env).unwrap().prefilter.enabled);
+
+        let cases = [
+            ("[rekognition.price_per_1000]\nDetectFaces = 1.0\n", "IndexFaces"),
+            ("[rekognition.price_per_1000]\nIndexFaces = -1.0\n", "at least 0"),
+            ("[rekognition]\nprefilter_min_confidence = 150\n", "0 to 100"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"week\"\nmax_faces = 1\n", "tenant or month"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"tenant\"\nmax_faces = 0\n", "at least 1"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"month\"\nseparator = \":\"\nmax_faces = 1\n", "by tenant"),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&cfg, text).unwrap();
+            let err = Settings::load_with_env(&o, |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        let bad = |k: &str| (k == "FACEGRAPH_REKOGNITION_PREFILTER").then(|| "maybe".to_owned());
+        std::fs::write(&cfg, "").unwrap();
+        assert!(Settings::load_with_env(&o, bad)
+            .unwrap_err()
+            .to_string()
+            .contains("rekognition.prefilter"));
     }
 
     #[test]

@@ -225,6 +225,7 @@ fn the_sdk_adapter_answers_as_the_local_engine_does() {
                 collection_id: &c,
                 image: ImageSource::Bytes(&bytes),
                 external_image_id: Some(&e),
+                subject_id: None,
                 max_faces: Some(1),
                 quality_filter: QualityFilter::Auto,
             })
@@ -364,6 +365,7 @@ fn the_largest_face_is_kept_and_the_others_deleted() {
             collection_id: &everyone,
             image: ImageSource::Bytes(&group),
             external_image_id: Some(&ext("group.png")),
+            subject_id: None,
             max_faces: None,
             quality_filter: QualityFilter::Auto,
         })
@@ -379,6 +381,7 @@ fn the_largest_face_is_kept_and_the_others_deleted() {
             collection_id: &kept,
             image: ImageSource::Bytes(&group),
             external_image_id: Some(&ext("group.png")),
+            subject_id: None,
             max_faces: Some(1),
             quality_filter: QualityFilter::Auto,
         })
@@ -916,4 +919,385 @@ fn a_slow_client_is_cut_off_as_on_the_rest_api() {
     // The endpoint goes on serving others.
     let rek = ep.adapter(1);
     assert!(rek.list_collections().unwrap().is_empty());
+}
+
+/// A plain-colour PNG: an image in which no detector finds a face.
+fn blank_png(rgb: [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_pixel(320, 240, image::Rgb(rgb));
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    bytes
+}
+
+/// The count after `label` in the summary line, such as `5 made`.
+fn count_before(line: &str, label: &str) -> u64 {
+    let at = line
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {line}"));
+    line[..at]
+        .split(|c: char| !c.is_ascii_digit())
+        .rfind(|s| !s.is_empty())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn calls_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("Rekognition calls: "))
+        .unwrap_or_else(|| panic!("the summary has the calls line: {stdout}"))
+}
+
+#[test]
+fn the_prefilter_keeps_faceless_photos_from_rekognition_and_the_summary_counts_them() {
+    let ep = Endpoint::plain();
+    let dir = photo_dir(&ep, &["obama.jpg", "biden.jpg"]);
+    for (i, rgb) in [[0, 0, 0], [255, 255, 255], [30, 120, 200]]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(dir.join(format!("blank-{i}.png")), blank_png(*rgb)).unwrap();
+    }
+    let args = ["ingest", "--collection-id", "pre", dir.to_str().unwrap()];
+    let stdout = ok(&facegraph(&ep, &args, None));
+    let line = calls_line(&stdout);
+    assert!(
+        line.contains("(pre-filter 3, duplicates 0, Bloom filter 0)"),
+        "{line}"
+    );
+    assert_eq!(count_before(line, " avoided"), 3, "{line}");
+    assert!(
+        stdout.contains(
+            "avoided by the pre-filter (no face found locally, or not an image): IndexFaces 3"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  made: IndexFaces 2, SearchFaces 2,"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("estimated cost: 0.0040 USD made, 0.0030 USD avoided"),
+        "{stdout}"
+    );
+    for i in 0..3 {
+        assert!(
+            stdout.contains(&format!(
+                "No face indexed from blank-{i}.png: no face detected"
+            )),
+            "the faceless photos are recorded as such: {stdout}"
+        );
+    }
+    let (ids, _) = all_faces(ep.local.as_ref(), &cid("pre"), 100);
+    assert_eq!(
+        ids.len(),
+        2,
+        "only the photos with a face reached the service"
+    );
+    let store = facegraph::store::sqlite::SqliteStore::open(
+        &ep.dir.path().join("graph").join("facegraph.sqlite3"),
+    )
+    .unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.images, stats.faces),
+        (5, 2),
+        "faceless uploads are stored"
+    );
+
+    // A second run sends nothing: every photo is a duplicate, the faceless ones too.
+    let stdout = ok(&facegraph(&ep, &args, None));
+    let line = calls_line(&stdout);
+    assert!(
+        line.contains("(pre-filter 0, duplicates 5, Bloom filter 0)"),
+        "{line}"
+    );
+    assert!(!stdout.contains("IndexFaces 2"), "{stdout}");
+
+    // Without the pre-filter the same faceless photos are sent, and billed.
+    let other = ep.dir.path().join("blanks");
+    std::fs::create_dir_all(&other).unwrap();
+    for (i, rgb) in [[1, 2, 3], [200, 10, 10]].iter().enumerate() {
+        std::fs::write(other.join(format!("b{i}.png")), blank_png(*rgb)).unwrap();
+    }
+    let out = facegraph_env(
+        &ep,
+        &[
+            "ingest",
+            "--collection-id",
+            "nopre",
+            other.to_str().unwrap(),
+        ],
+        &[("FACEGRAPH_REKOGNITION_PREFILTER", "false")],
+    );
+    let stdout = ok(&out);
+    let line = calls_line(&stdout);
+    assert_eq!(count_before(line, " avoided"), 0, "{line}");
+    assert!(stdout.contains("  made: IndexFaces 2,"), "{stdout}");
+}
+
+/// [`facegraph`] with extra environment variables.
+fn facegraph_env(ep: &Endpoint, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    facegraph_in(ep, "graph", args, env)
+}
+
+/// [`facegraph`] over the data directory `data` of the endpoint's directory, with extra
+/// environment variables.
+fn facegraph_in(
+    ep: &Endpoint,
+    data: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_facegraph"));
+    cmd.arg("--engine")
+        .arg("rekognition")
+        .arg("--data-dir")
+        .arg(ep.dir.path().join(data))
+        .args(args)
+        .env("AWS_ENDPOINT_URL_REKOGNITION", &ep.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/facegraph-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/facegraph-test/credentials",
+        )
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("FACEGRAPH_CONFIG")
+        .env_remove("FACEGRAPH_DATA_DIR")
+        .env_remove("FACEGRAPH_ENGINE")
+        .env_remove("FACEGRAPH_REKOGNITION_ENDPOINT")
+        .env_remove("FACEGRAPH_REKOGNITION_PREFILTER")
+        .env_remove("FACEGRAPH_CRASH_AT")
+        .envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+/// The REST API as `serve --engine rekognition` builds it, with the Rekognition engine pointed at
+/// the endpoint, served on the endpoint's runtime; its address.
+fn rest_api_over(ep: &Endpoint, data: &Path) -> (facegraph::startup::App, String) {
+    let overrides = Overrides {
+        data_dir: Some(data.to_owned()),
+        ..Overrides::default()
+    };
+    let url = ep.url.clone();
+    let mut settings = Settings::load_with_env(&overrides, |k| match k {
+        "FACEGRAPH_ENGINE" => Some("rekognition".to_owned()),
+        "FACEGRAPH_REKOGNITION_ENDPOINT" => Some(url.clone()),
+        "FACEGRAPH_REKOGNITION_REGION" => Some("us-east-1".to_owned()),
+        "FACEGRAPH_MODELS_DIR" | "HOME" | "XDG_CACHE_HOME" => std::env::var(k).ok(),
+        _ => None,
+    })
+    .unwrap();
+    settings.rekognition.credentials =
+        Some((KEY_ID.to_owned(), SecretString::from(SECRET.to_owned())));
+    let app = facegraph::startup::App::build(
+        &settings,
+        facegraph::startup::Access::write(facegraph::startup::LockWait::NoWait).with_engine(),
+        &|_| {},
+    )
+    .unwrap();
+    let engine = app.engine().unwrap();
+    let state = app
+        .api_state(Some(engine), true, facegraph::api::ApiConfig::default())
+        .unwrap();
+    let addr = ep.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(facegraph::api::run(listener, state, std::future::pending()));
+        addr
+    });
+    (app, format!("http://{addr}"))
+}
+
+/// The value of a metric line, such as `name{labels} 3`.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+#[test]
+fn metrics_count_the_rekognition_calls_made_and_avoided() {
+    let ep = Endpoint::plain();
+    let (_app, api) = rest_api_over(&ep, &ep.dir.path().join("api"));
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let upload = |name: &str, bytes: Vec<u8>, media: &str| {
+        let url = format!("{api}/v1/collections/rest/images?external_image_id={name}");
+        let req = client.post(url).header("content-type", media).body(bytes);
+        ep.block_on(async {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        })
+    };
+    let (s, body) = upload("blank.png", blank_png([9, 9, 9]), "image/png");
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["faces"], serde_json::json!([]), "{body}");
+    let (s, body) = upload("obama.jpg", photo("obama.jpg"), "image/jpeg");
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["faces"].as_array().unwrap().len(), 1);
+    let (s, body) = upload("obama.jpg", photo("obama.jpg"), "image/jpeg");
+    assert_eq!(
+        (s, body["duplicate"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+
+    let text = ep.block_on(async {
+        client
+            .get(format!("{api}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    let avoided = "facegraph_rekognition_calls_avoided_total";
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{avoided}{{operation=\"IndexFaces\",reason=\"prefilter\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{avoided}{{operation=\"IndexFaces\",reason=\"duplicate\"}}")
+        ),
+        1.0
+    );
+    let made = "facegraph_rekognition_calls_total";
+    assert_eq!(
+        metric(&text, &format!("{made}{{operation=\"IndexFaces\"}}")),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, &format!("{made}{{operation=\"SearchFaces\"}}")),
+        1.0
+    );
+    let cost = "facegraph_rekognition_estimated_cost";
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{cost}{{calls=\"avoided\",currency=\"USD\"}}")
+        ),
+        0.002
+    );
+    assert_eq!(
+        metric(&text, &format!("{cost}{{calls=\"made\",currency=\"USD\"}}")),
+        0.002
+    );
+}
+
+/// Every match of a data directory as (the two external image ids, sorted; similarity).
+fn matches_in(ep: &Endpoint, data: &str) -> std::collections::BTreeMap<(String, String), f64> {
+    ok(&facegraph_in(ep, data, &["matches", "--json"], &[]))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|m| {
+            let mut pair = [
+                m["external_image_id_a"].as_str().unwrap().to_owned(),
+                m["external_image_id_b"].as_str().unwrap().to_owned(),
+            ];
+            pair.sort();
+            (
+                (pair[0].clone(), pair[1].clone()),
+                m["similarity"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_routed_collection_on_rekognition_is_searched_across_its_family_by_image() {
+    let ep = Endpoint::plain();
+    let dir = photo_dir(&ep, &PHOTOS);
+    let csv = ep.dir.path().join("subjects.csv");
+    let mut rows = "external_image_id,subject_id\n".to_owned();
+    for (i, p) in PHOTOS.iter().enumerate() {
+        let tenant = if p.starts_with("biden") {
+            "globex"
+        } else {
+            "acme"
+        };
+        rows.push_str(&format!("{p},{tenant}:c-{i}\n"));
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let config = ep.dir.path().join("routes.toml");
+    std::fs::write(
+        &config,
+        "[[routes]]\ncollection_id = \"customers\"\nkey = \"tenant\"\nmax_faces = 2\n",
+    )
+    .unwrap();
+    let ingest = |data: &str, collection: &str, config: Option<&Path>| {
+        let mut args = vec![
+            "ingest",
+            "--collection-id",
+            collection,
+            "--subjects",
+            csv.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ];
+        if let Some(c) = config {
+            args.extend(["--config", c.to_str().unwrap()]);
+        }
+        ok(&facegraph_in(&ep, data, &args, &[]))
+    };
+    let routed = ingest("routed", "customers", Some(&config));
+    ingest("plain", "plain", None);
+
+    // The service holds the family: acme's four faces two by two, globex's one.
+    let mut listed: Vec<String> = ep
+        .local
+        .list_collections()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "customers",
+            "customers.acme.0001",
+            "customers.acme.0002",
+            "customers.globex.0001",
+            "plain"
+        ]
+    );
+    // Rekognition compares a face only within its collection: the other collection of the
+    // tenant was searched with the upload's image.
+    let made = routed
+        .lines()
+        .find(|l| l.starts_with("  made: "))
+        .unwrap_or_else(|| panic!("{routed}"));
+    assert!(made.contains("SearchFacesByImage"), "{made}");
+    // And the pipeline found what one collection finds: the same pairs, the similarities of the
+    // image searched again equal to the stored face's within rounding.
+    let (with_routes, without) = (matches_in(&ep, "routed"), matches_in(&ep, "plain"));
+    assert!(without.len() >= 3, "{without:?}");
+    assert_eq!(
+        with_routes.keys().collect::<Vec<_>>(),
+        without.keys().collect::<Vec<_>>()
+    );
+    for (pair, s) in &without {
+        assert!(
+            (with_routes[pair] - s).abs() < 1e-3,
+            "{pair:?}: {} vs {s}",
+            with_routes[pair]
+        );
+    }
 }

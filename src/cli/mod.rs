@@ -6,6 +6,7 @@
 //! Nothing below this module imports clap, anyhow or the CLI; `tests/architecture.rs` checks it.
 
 mod bench;
+mod collections;
 mod graph;
 mod models;
 mod neo4j;
@@ -32,8 +33,9 @@ pub struct Cli {
     pub data_dir: Option<PathBuf>,
     /// A TOML settings file: data_dir, rules, collection_id, listen, models_dir, store, engine,
     /// api_keys, a [neo4j] table (user, password, database), [rekognition] (region, endpoint,
-    /// requests_per_second, max_attempts) and [rekognition_endpoint] (listen, access_keys); see
-    /// the README.
+    /// requests_per_second, max_attempts, prefilter, prefilter_min_confidence, currency,
+    /// price_per_1000), [rekognition_endpoint] (listen, access_keys) and [[routes]]
+    /// (collection_id, key, separator, max_faces, search); see the README.
     #[arg(long, global = true, env = "FACEGRAPH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A rule set TOML file to adjudicate with instead of the built-in default.
@@ -74,6 +76,14 @@ pub enum Command {
     /// Index every face of a directory of photos into a collection, search each face against it, and
     /// print the matches.
     MatchFaces(photos::match_faces::MatchFacesArgs),
+    /// The face engine's collections: list, create, describe, delete (a routed id with its family).
+    Collections {
+        /// What to do.
+        #[command(subcommand)]
+        action: collections::CollectionsCommand,
+    },
+    /// Search a collection (a routed id: its family) for a face, by its id or by an image.
+    Search(collections::SearchArgs),
     /// The local engine's accuracy on labelled photos: detection recall, pair accuracy, ROC AUC,
     /// gender accuracy.
     Eval(photos::eval::EvalArgs),
@@ -120,6 +130,9 @@ pub enum Command {
     /// What Rekognition's protocol costs per call: IndexFaces and SearchFaces through the
     /// Rekognition engine and the compatible endpoint against the local engine called directly.
     BenchRekognition(bench::rekognition::BenchRekognitionArgs),
+    /// A search fanned out over a routed collection's family against one collection of the same
+    /// faces, on generated vectors (4 x 250k against 1M by default).
+    BenchRouting(bench::routing::BenchRoutingArgs),
     /// The Neo4j store (`--store bolt://HOST:PORT`): apply the schema, benchmark writes and queries.
     Neo4j {
         /// What to do.
@@ -157,6 +170,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::IngestRekognition(args) => saved::run(&shell, &args, &mut out)?,
         Command::Ingest(args) => photos::ingest::run(&shell, &args, &mut out)?,
         Command::MatchFaces(args) => photos::match_faces::run(&shell, &args, &mut out)?,
+        Command::Collections { action } => collections::collections(&shell, &action, &mut out)?,
+        Command::Search(args) => collections::search(&shell, &args, &mut out)?,
         Command::Eval(args) => photos::eval::run(&shell.settings, &args, &mut out)?,
         Command::EvalAdjudication(args) => photos::eval_adjudication::run(&shell, &args, &mut out)?,
         Command::Matches(args) => graph::matches(&shell, &args, &mut out)?,
@@ -179,6 +194,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::BenchRekognition(args) => {
             bench::rekognition::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
         }
+        Command::BenchRouting(args) => bench::routing::run(&args, &mut out).map(|()| 0)?,
         Command::Neo4j { action } => neo4j::run(&shell.settings, &action, &mut out)?,
     };
     out.flush()?;

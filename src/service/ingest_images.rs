@@ -5,8 +5,9 @@
 
 use std::collections::HashSet;
 
+use crate::engine::calls::{AvoidedBy, Operation};
 use crate::engine::{
-    EngineError, FaceEngine, ImageSource, IndexFacesRequest, QualityFilter, UnindexedFace,
+    EngineError, FaceEngine, HeldFace, ImageSource, IndexFacesRequest, QualityFilter, UnindexedFace,
 };
 use crate::faults::crash_point;
 use crate::model::{
@@ -190,6 +191,8 @@ impl Facegraph {
         };
         if let Some(stored) = self.store.images(std::slice::from_ref(&image_id))?.pop() {
             if !stored.pending {
+                // A duplicate is never sent: an engine that keeps a bill counts the call saved.
+                engine.note_avoided(Operation::IndexFaces, AvoidedBy::Duplicate, 1);
                 return Ok(StagedImage {
                     image: stored,
                     face_ids: Vec::new(),
@@ -206,7 +209,7 @@ impl Facegraph {
                 engine.find_indexed(req.collection_id, req.external_image_id, &content)?
             {
                 tracing::info!(image_id = %stored.image_id, "completing an interrupted upload");
-                return self.complete_upload(engine, stored, indexed, search);
+                return self.complete_upload(engine, stored, indexed, Some(req.image), search);
             }
         }
         let collection = ensure_collection(engine, req.collection_id)?;
@@ -237,6 +240,7 @@ impl Facegraph {
             collection_id: req.collection_id,
             image: ImageSource::Bytes(req.image),
             external_image_id: req.external_image_id,
+            subject_id: req.subject_id,
             max_faces: match req.policy {
                 FacePolicy::LargestOnly => Some(1),
                 FacePolicy::All => None,
@@ -253,7 +257,7 @@ impl Facegraph {
             Err(e) => return Err(e.into()),
         };
         crash_point("upload.after_log_append");
-        self.complete_upload(engine, upload, indexed, search)
+        self.complete_upload(engine, upload, indexed, Some(req.image), search)
     }
 
     /// Completes the uploads that a crash left pending, from what the engine indexed for them
@@ -276,7 +280,7 @@ impl Facegraph {
             match engine.find_indexed(collection, upload.external_image_id.as_ref(), content)? {
                 Some(indexed) => {
                     tracing::info!(image_id = %upload.image_id, "completing an interrupted upload");
-                    let staged = self.complete_upload(engine, upload, indexed, search)?;
+                    let staged = self.complete_upload(engine, upload, indexed, None, search)?;
                     report.completed.push(staged);
                 }
                 None => report.unresolved.push(upload),
@@ -286,12 +290,15 @@ impl Facegraph {
     }
 
     /// Stores what the engine indexed for an upload, searches its faces, and stores the hits and
-    /// searches in the transaction that completes the upload.
+    /// searches in the transaction that completes the upload. `bytes` are the upload's, when the
+    /// caller has them: an engine that splits a collection into several compares a face with the
+    /// collections that do not hold it by them.
     fn complete_upload(
         &self,
         engine: &dyn FaceEngine,
         upload: Image,
         indexed: crate::engine::IndexFacesResult,
+        bytes: Option<&[u8]>,
         search: SearchOptions,
     ) -> Result<StagedImage, ServiceError> {
         let collection_id = upload
@@ -310,6 +317,12 @@ impl Facegraph {
             f.image_id = image.image_id.clone();
         }
         let new_ids: Vec<FaceId> = faces.iter().map(|f| f.face_id.clone()).collect();
+        // Where the engine holds each face (the upload's collection, or one of its family), and
+        // whether the image stands for it: searched by image, an image is its largest face.
+        let homes: Vec<(CollectionId, bool)> = faces
+            .iter()
+            .map(|f| (f.collection_id.clone(), f.is_largest))
+            .collect();
         self.store.ingest(&IngestBatch {
             images: vec![image.clone()],
             faces,
@@ -320,10 +333,15 @@ impl Facegraph {
         let collection_seq = i64::try_from(self.store.stats()?.faces).unwrap_or(i64::MAX);
         let mut hits: Vec<Observation> = Vec::new();
         let mut searches = Vec::with_capacity(new_ids.len());
-        for face_id in &new_ids {
-            let found = engine.search_faces(
-                &collection_id,
+        for (face_id, (home, largest)) in new_ids.iter().zip(&homes) {
+            let held = HeldFace {
                 face_id,
+                collection_id: home,
+                image: bytes.filter(|_| *largest),
+            };
+            let found = engine.search_held_face(
+                &collection_id,
+                &held,
                 search.threshold,
                 search.max_matches,
             )?;

@@ -2,6 +2,7 @@
 //! record analyst decisions, compute clusters and preview another rule set. Each takes the store as a
 //! `GraphStore` and the rules as an `Adjudicator`, so any adapter serves.
 
+mod collections;
 mod decisions;
 mod ingest_images;
 mod ingest_rekognition;
@@ -10,6 +11,10 @@ mod queries;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use collections::{
+    create_collection, delete_collection, describe_collection, list_collections, search_engine,
+    CollectionView, RouteView, SearchBy, SearchHit, SearchReport, SearchRequest,
+};
 pub use decisions::{
     read_decision_sheet, DecisionImport, DecisionSheet, SheetDecision, SheetRowError,
 };

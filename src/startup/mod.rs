@@ -12,8 +12,11 @@ pub use lock::{current_holder, DataDirLock, Holder, LockError, LockWait, LOCK_FI
 
 use crate::adjudication::Adjudicator;
 use crate::api::{ApiConfig, ApiKey, ApiKeys, AppState, KeyError};
-use crate::engine::local::{ImageLimits, LocalAnalyzer, LocalEngine};
+use crate::engine::calls::{CallCounts, CallLedger};
+use crate::engine::local::{ImageLimits, LocalAnalyzer, LocalDetector, LocalEngine};
+use crate::engine::prefilter::PrefilterEngine;
 use crate::engine::rekognition::RekognitionEngine;
+use crate::engine::routing::RoutedEngine;
 use crate::engine::{EngineError, FaceEngine};
 use crate::service::Facegraph;
 use crate::settings::{EngineKind, Settings, SettingsError, StoreLocation};
@@ -52,6 +55,13 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// The pre-filter in front of Rekognition could not load the local detector.
+    #[error(
+        "cannot open the pre-filter (the local face detector in front of Rekognition): fetch the \
+         models (facegraph models fetch), or turn it off with prefilter = false in [rekognition] \
+         or FACEGRAPH_REKOGNITION_PREFILTER=false"
+    )]
+    Prefilter(#[source] EngineError),
     /// The face engine could not be opened.
     #[error("cannot open the {engine} face engine")]
     Engine {
@@ -160,6 +170,8 @@ pub struct App {
     graph: Facegraph,
     access: Access,
     engine: Mutex<Option<Arc<dyn FaceEngine>>>,
+    /// The Rekognition calls made and avoided by this process.
+    calls: Arc<CallLedger>,
     lock: Option<DataDirLock>,
 }
 
@@ -196,6 +208,7 @@ impl App {
             graph: Facegraph::new(store, Adjudicator::new(rules)),
             access,
             engine: Mutex::new(None),
+            calls: Arc::new(CallLedger::new()),
             lock,
         })
     }
@@ -230,9 +243,15 @@ impl App {
         if let Some(engine) = slot.as_ref() {
             return Ok(Arc::clone(engine));
         }
-        let engine = open_engine(&self.settings)?;
+        let engine = open_engine(&self.settings, &self.calls)?;
         *slot = Some(Arc::clone(&engine));
         Ok(engine)
+    }
+
+    /// The Rekognition calls this process made and avoided so far, when the engine is
+    /// Rekognition's (the local engine makes none).
+    pub fn calls(&self) -> Option<CallCounts> {
+        (self.settings.engine == EngineKind::Rekognition).then(|| self.calls.snapshot())
     }
 
     /// The REST API's state over this application: the graph, the engine (or none, when `engine`
@@ -245,14 +264,22 @@ impl App {
         config: ApiConfig,
     ) -> Result<AppState, StartupError> {
         let keys = load_keys(&self.settings, insecure)?;
-        AppState::new(
+        let state = AppState::new(
             Arc::clone(self.graph.store()),
             self.graph.adjudicator().clone(),
             engine,
             keys,
             config,
+            self.settings.routes.clone(),
         )
-        .map_err(StartupError::Metrics)
+        .map_err(StartupError::Metrics)?;
+        if self.settings.engine == EngineKind::Rekognition {
+            state
+                .metrics()
+                .register_calls(Arc::clone(&self.calls), self.settings.prices.clone())
+                .map_err(StartupError::Metrics)?;
+        }
+        Ok(state)
     }
 }
 
@@ -262,6 +289,8 @@ impl App {
 #[derive(Debug)]
 pub struct EngineSession {
     engine: Arc<dyn FaceEngine>,
+    calls: Arc<CallLedger>,
+    engine_kind: EngineKind,
     _lock: Option<DataDirLock>,
 }
 
@@ -278,8 +307,11 @@ impl EngineSession {
         } else {
             None
         };
+        let calls = Arc::new(CallLedger::new());
         Ok(Self {
-            engine: open_engine(settings)?,
+            engine: open_engine(settings, &calls)?,
+            calls,
+            engine_kind: settings.engine,
             _lock: lock,
         })
     }
@@ -287,6 +319,11 @@ impl EngineSession {
     /// The engine.
     pub fn engine(&self) -> &dyn FaceEngine {
         self.engine.as_ref()
+    }
+
+    /// The Rekognition calls made and avoided so far, when the engine is Rekognition's.
+    pub fn calls(&self) -> Option<CallCounts> {
+        (self.engine_kind == EngineKind::Rekognition).then(|| self.calls.snapshot())
     }
 }
 
@@ -318,19 +355,40 @@ pub fn open_store(settings: &Settings) -> Result<Arc<dyn GraphStore>, StartupErr
 }
 
 /// The engine the settings name: the local engine over the data directory, or the Rekognition
-/// engine with the `[rekognition]` settings.
-pub fn open_engine(settings: &Settings) -> Result<Arc<dyn FaceEngine>, StartupError> {
-    Ok(match settings.engine {
+/// engine with the `[rekognition]` settings, counting its calls in `calls`; behind the collection
+/// router when routes are configured, and for Rekognition behind the local pre-filter unless it
+/// is turned off. The pre-filter is outermost, so that an image without a face costs no routing
+/// either.
+pub fn open_engine(
+    settings: &Settings,
+    calls: &Arc<CallLedger>,
+) -> Result<Arc<dyn FaceEngine>, StartupError> {
+    let base: Arc<dyn FaceEngine> = match settings.engine {
         EngineKind::Local => Arc::new(open_local_engine(&settings.data_dir, &settings.models_dir)?),
         EngineKind::Rekognition => Arc::new(
-            RekognitionEngine::open(&settings.rekognition).map_err(|source| {
-                StartupError::Engine {
+            RekognitionEngine::open(&settings.rekognition)
+                .map_err(|source| StartupError::Engine {
                     engine: "rekognition",
                     source,
-                }
-            })?,
+                })?
+                .with_ledger(Arc::clone(calls)),
         ),
-    })
+    };
+    let routed: Arc<dyn FaceEngine> = if settings.routes.is_empty() {
+        base
+    } else {
+        Arc::new(RoutedEngine::new(base, settings.routes.clone()))
+    };
+    if settings.engine == EngineKind::Rekognition && settings.prefilter.enabled {
+        let detector = LocalDetector::load(
+            &settings.models_dir,
+            ImageLimits::default(),
+            settings.prefilter.min_score,
+        )
+        .map_err(StartupError::Prefilter)?;
+        return Ok(Arc::new(PrefilterEngine::new(routed, Arc::new(detector))));
+    }
+    Ok(routed)
 }
 
 /// The local engine over `data_dir`'s collections with the models of `models_dir`; says to fetch

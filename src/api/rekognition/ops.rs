@@ -216,6 +216,7 @@ impl Ops<'_> {
             collection_id: &id,
             image: ImageSource::Bytes(&bytes),
             external_image_id: ext.as_ref(),
+            subject_id: None,
             max_faces: req.max_faces.map(|m| u32::try_from(m).unwrap_or(u32::MAX)),
             quality_filter: quality_filter(req.quality_filter.as_deref()),
         })?;

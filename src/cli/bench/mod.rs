@@ -8,6 +8,7 @@ mod gen;
 mod ingest;
 pub mod neo4j;
 pub mod rekognition;
+pub mod routing;
 mod rules;
 pub mod search;
 

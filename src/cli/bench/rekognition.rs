@@ -161,6 +161,7 @@ fn measure(
                     collection_id: &id,
                     image: ImageSource::Bytes(bytes),
                     external_image_id: Some(&ext),
+                    subject_id: None,
                     max_faces: Some(1),
                     quality_filter: QualityFilter::Auto,
                 })?;

@@ -477,7 +477,7 @@ impl Timing {
 
 /// CPU time of the whole process (user and system, every thread, ended ones included), from
 /// /proc/self/stat in clock ticks of 10 ms (Linux reports them at 100 Hz).
-fn cpu_time() -> Result<Duration> {
+pub(super) fn cpu_time() -> Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").context("read /proc/self/stat")?;
     let after_name = stat
         .rsplit_once(')')
@@ -495,11 +495,11 @@ fn cpu_time() -> Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
-fn median(sorted: &[Duration]) -> Duration {
+pub(super) fn median(sorted: &[Duration]) -> Duration {
     percentile(sorted, 0.5)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -507,7 +507,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 

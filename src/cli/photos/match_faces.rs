@@ -106,6 +106,9 @@ pub(crate) fn run(shell: &Shell, args: &MatchFacesArgs, out: &mut impl Write) ->
         engine.delete_collection(&collection_id)?;
         writeln!(log, "Deleted collection {collection_id}")?;
     }
+    if let Some(calls) = session.calls() {
+        output::rekognition_calls(&calls, &shell.settings.prices, &mut log)?;
+    }
     Ok(if failed > 0 || !found.skipped.is_empty() {
         EXIT_SOME_REJECTED
     } else {
@@ -300,6 +303,7 @@ fn index_file(
             collection_id,
             image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&file.external_image_id),
+            subject_id: None,
             max_faces: None,
             quality_filter,
         })

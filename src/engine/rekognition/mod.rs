@@ -21,6 +21,7 @@
 mod client;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_rekognition::error::{ProvideErrorMetadata, SdkError};
@@ -31,6 +32,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use self::client::{KeepBody, Pacer};
+use crate::engine::calls::{AvoidedBy, CallLedger, Operation};
 use crate::engine::{
     unindexed_of, CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, ImageError,
     IndexFacesRequest, IndexFacesResult, QualityFilter, SearchByImageResult, UnindexedFace,
@@ -97,6 +99,8 @@ impl Default for RekognitionConfig {
 pub struct RekognitionEngine {
     client: aws_sdk_rekognition::Client,
     pacer: Pacer,
+    /// Every call sent, and the calls others report avoided.
+    calls: Arc<CallLedger>,
     /// Taken out only when the engine is dropped, so that dropping it inside an async context
     /// does not block that context (tokio refuses to).
     runtime: Option<tokio::runtime::Runtime>,
@@ -119,8 +123,20 @@ impl RekognitionEngine {
         Ok(Self {
             client,
             pacer: Pacer::new(config.requests_per_second),
+            calls: Arc::new(CallLedger::new()),
             runtime: Some(runtime),
         })
+    }
+
+    /// The same engine counting its calls in `calls`, a ledger its owner reports from.
+    pub fn with_ledger(mut self, calls: Arc<CallLedger>) -> Self {
+        self.calls = calls;
+        self
+    }
+
+    /// The ledger of the calls made and avoided.
+    pub fn calls(&self) -> &Arc<CallLedger> {
+        &self.calls
     }
 
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
@@ -131,10 +147,12 @@ impl RekognitionEngine {
     }
 
     /// Sends one call built by `call` (given the interceptor that keeps the body) at the pace of
-    /// the settings, and returns its output with the body.
+    /// the settings, counts it in the ledger, and returns its output with the body. The ledger
+    /// counts here rather than in a decorator around the port because one port call can be several
+    /// service calls (the pages of ListFaces, the DeleteFaces of the largest-face policy).
     fn send<T, E, F>(
         &self,
-        operation: &'static str,
+        operation: Operation,
         target: Target<'_>,
         call: impl FnOnce(KeepBody) -> F,
     ) -> Result<(T, Vec<u8>), EngineError>
@@ -145,13 +163,14 @@ impl RekognitionEngine {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let keep = KeepBody::default();
+        self.calls.made(operation);
         let result = self.block_on(async {
             self.pacer.wait().await;
             call(keep.clone()).await
         });
         match result {
             Ok(output) => Ok((output, keep.take().unwrap_or_default())),
-            Err(e) => Err(engine_error(operation, target, e)),
+            Err(e) => Err(engine_error(operation.as_str(), target, e)),
         }
     }
 
@@ -161,16 +180,20 @@ impl RekognitionEngine {
         next_token: Option<&str>,
         max_results: i32,
     ) -> Result<(wire::ListFacesResponse, ListFacesRaw), EngineError> {
-        let (_, body) = self.send("ListFaces", Target::Collection(collection_id), |keep| {
-            self.client
-                .list_faces()
-                .collection_id(collection_id.as_str())
-                .set_next_token(next_token.map(str::to_owned))
-                .max_results(max_results)
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (_, body) = self.send(
+            Operation::ListFaces,
+            Target::Collection(collection_id),
+            |keep| {
+                self.client
+                    .list_faces()
+                    .collection_id(collection_id.as_str())
+                    .set_next_token(next_token.map(str::to_owned))
+                    .max_results(max_results)
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         let response: wire::ListFacesResponse = read_body("ListFaces", &body)?;
         let raw: ListFacesRaw = read_body("ListFaces", &body)?;
         Ok((response, raw))
@@ -196,15 +219,19 @@ impl RekognitionEngine {
         collection_id: &CollectionId,
         face_ids: &[FaceId],
     ) -> Result<Vec<FaceId>, EngineError> {
-        let (output, _) = self.send("DeleteFaces", Target::Collection(collection_id), |keep| {
-            self.client
-                .delete_faces()
-                .collection_id(collection_id.as_str())
-                .set_face_ids(Some(face_ids.iter().map(ToString::to_string).collect()))
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (output, _) = self.send(
+            Operation::DeleteFaces,
+            Target::Collection(collection_id),
+            |keep| {
+                self.client
+                    .delete_faces()
+                    .collection_id(collection_id.as_str())
+                    .set_face_ids(Some(face_ids.iter().map(ToString::to_string).collect()))
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         output
             .deleted_faces()
             .iter()
@@ -228,14 +255,18 @@ impl FaceEngine for RekognitionEngine {
 
     #[tracing::instrument(skip_all, fields(collection = %id))]
     fn create_collection(&self, id: &CollectionId) -> Result<CollectionInfo, EngineError> {
-        let (output, _) = self.send("CreateCollection", Target::NewCollection(id), |keep| {
-            self.client
-                .create_collection()
-                .collection_id(id.as_str())
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (output, _) = self.send(
+            Operation::CreateCollection,
+            Target::NewCollection(id),
+            |keep| {
+                self.client
+                    .create_collection()
+                    .collection_id(id.as_str())
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         Ok(CollectionInfo {
             collection_id: id.clone(),
             face_count: 0,
@@ -249,7 +280,7 @@ impl FaceEngine for RekognitionEngine {
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let (output, _) = self.send("ListCollections", Target::None, |keep| {
+            let (output, _) = self.send(Operation::ListCollections, Target::None, |keep| {
                 self.client
                     .list_collections()
                     .set_next_token(token.clone())
@@ -273,14 +304,18 @@ impl FaceEngine for RekognitionEngine {
     }
 
     fn describe_collection(&self, id: &CollectionId) -> Result<CollectionInfo, EngineError> {
-        let (output, _) = self.send("DescribeCollection", Target::Collection(id), |keep| {
-            self.client
-                .describe_collection()
-                .collection_id(id.as_str())
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (output, _) = self.send(
+            Operation::DescribeCollection,
+            Target::Collection(id),
+            |keep| {
+                self.client
+                    .describe_collection()
+                    .collection_id(id.as_str())
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         let created_at = output
             .creation_timestamp()
             .and_then(|t| t.to_millis().ok())
@@ -297,14 +332,18 @@ impl FaceEngine for RekognitionEngine {
 
     #[tracing::instrument(skip_all, fields(collection = %id))]
     fn delete_collection(&self, id: &CollectionId) -> Result<(), EngineError> {
-        self.send("DeleteCollection", Target::Collection(id), |keep| {
-            self.client
-                .delete_collection()
-                .collection_id(id.as_str())
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        self.send(
+            Operation::DeleteCollection,
+            Target::Collection(id),
+            |keep| {
+                self.client
+                    .delete_collection()
+                    .collection_id(id.as_str())
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         Ok(())
     }
 
@@ -322,18 +361,22 @@ impl FaceEngine for RekognitionEngine {
         let collection_id = req.collection_id;
         // MaxFaces is left unset: the service would keep the faces of best quality, and the port
         // keeps the largest (see the module documentation).
-        let (_, body) = self.send("IndexFaces", Target::Collection(collection_id), |keep| {
-            self.client
-                .index_faces()
-                .collection_id(collection_id.as_str())
-                .image(image(bytes))
-                .set_external_image_id(req.external_image_id.map(ToString::to_string))
-                .detection_attributes(Attribute::All)
-                .quality_filter(quality_filter(req.quality_filter))
-                .customize()
-                .interceptor(keep)
-                .send()
-        })?;
+        let (_, body) = self.send(
+            Operation::IndexFaces,
+            Target::Collection(collection_id),
+            |keep| {
+                self.client
+                    .index_faces()
+                    .collection_id(collection_id.as_str())
+                    .image(image(bytes))
+                    .set_external_image_id(req.external_image_id.map(ToString::to_string))
+                    .detection_attributes(Attribute::All)
+                    .quality_filter(quality_filter(req.quality_filter))
+                    .customize()
+                    .interceptor(keep)
+                    .send()
+            },
+        )?;
         let response: wire::IndexFacesResponse = read_body("IndexFaces", &body)?;
         let raw: IndexFacesRaw = read_body("IndexFaces", &body)?;
         let indexed_at = Timestamp::now();
@@ -477,7 +520,7 @@ impl FaceEngine for RekognitionEngine {
     ) -> Result<Vec<FaceMatch>, EngineError> {
         let max = check_max(max_faces)?;
         let (_, body) = self.send(
-            "SearchFaces",
+            Operation::SearchFaces,
             Target::Face(collection_id, face_id),
             |keep| {
                 self.client
@@ -508,7 +551,7 @@ impl FaceEngine for RekognitionEngine {
         let max = check_max(max_faces)?;
         check_image(image_bytes)?;
         let (_, body) = self.send(
-            "SearchFacesByImage",
+            Operation::SearchFacesByImage,
             Target::Collection(collection_id),
             |keep| {
                 self.client
@@ -571,6 +614,10 @@ impl FaceEngine for RekognitionEngine {
             deleted.extend(self.delete_chunk(collection_id, chunk)?);
         }
         Ok(deleted)
+    }
+
+    fn note_avoided(&self, operation: Operation, reason: AvoidedBy, calls: u64) {
+        self.calls.avoided(operation, reason, calls);
     }
 }
 

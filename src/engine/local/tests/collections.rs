@@ -210,6 +210,7 @@ fn a_collection_of_another_face_model_refuses_new_faces() {
             collection_id: &f.coll,
             image: ImageSource::Bytes(&bytes),
             external_image_id: None,
+            subject_id: None,
             max_faces: None,
             quality_filter: QualityFilter::None,
         })

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 mod collections;
 mod recovery;
 mod rekognition;
+mod routing;
 
 use super::{AnalyzedFace, FaceAnalyzer, ImageAnalysis, LocalEngine};
 use crate::engine::{
@@ -210,6 +211,7 @@ impl Fixture {
             collection_id: &self.coll,
             image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&ext),
+            subject_id: None,
             max_faces,
             quality_filter,
         })
