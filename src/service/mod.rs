@@ -33,7 +33,7 @@ use crate::model::{
     Decision, DecisionKind, Edge, FaceId, FacePair, Judgement, SubjectId, Timestamp, Verdict,
 };
 use crate::store::{
-    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, StoreError, VerdictUpdate,
+    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, QueuePosition, StoreError, VerdictUpdate,
 };
 
 /// Errors of the use cases.
@@ -270,15 +270,36 @@ impl Facegraph {
         self.match_views(edges)
     }
 
-    /// The review queue: review verdicts that band retention kept and that are not self-matches,
-    /// highest score first.
+    /// The whole review queue: review verdicts that band retention kept and that are not
+    /// self-matches, highest score first, read page by page (see [`Facegraph::review_page`]).
     pub fn review_queue(&self) -> Result<Vec<MatchView>, ServiceError> {
-        let edges: Vec<EdgeRecord> = self
-            .store
-            .edges(Some(Verdict::Review))?
-            .into_iter()
-            .filter(|e| e.judgement.as_ref().is_some_and(in_review_queue))
-            .collect();
+        const PAGE: usize = 1_000;
+        let mut queue: Vec<MatchView> = Vec::new();
+        loop {
+            let after = queue.last().and_then(|m| {
+                m.judgement.as_ref().map(|j| QueuePosition {
+                    score: j.score,
+                    pair: m.edge.pair.clone(),
+                })
+            });
+            let page = self.review_page(after.as_ref(), PAGE)?;
+            let last = page.len() < PAGE;
+            queue.extend(page);
+            if last {
+                return Ok(queue);
+            }
+        }
+    }
+
+    /// A page of the review queue, read from the stored verdicts: at most `limit` matches after
+    /// `after`, highest score first, then by pair. Reads only the page, whatever the graph's size.
+    pub fn review_page(
+        &self,
+        after: Option<&QueuePosition>,
+        limit: usize,
+    ) -> Result<Vec<MatchView>, ServiceError> {
+        let edges = self.store.review_page(after, limit)?;
+        // The store's order (score descending, then pair) is the order `match_views` sorts in.
         self.match_views(edges)
     }
 
