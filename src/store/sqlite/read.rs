@@ -210,8 +210,7 @@ pub(super) fn similar_edges(
     }
     // The faces' seqs first, so that the edges are found through the primary key and the index
     // on face_b, as in `edges_touching`.
-    let sql = format!(
-        "WITH wanted(seq) AS (SELECT f.seq FROM faces f
+    const SQL: &str = "WITH wanted(seq) AS (SELECT f.seq FROM faces f
                               WHERE f.face_id IN (SELECT value FROM json_each(?1)))
          SELECT fa.face_id, fb.face_id, e.similarity_ab, e.similarity_ba, e.engine, e.searched_at,
                 e.verdict
@@ -221,9 +220,8 @@ pub(super) fn similar_edges(
          SELECT fa.face_id, fb.face_id, e.similarity_ab, e.similarity_ba, e.engine, e.searched_at,
                 e.verdict
          FROM edges e JOIN faces fa ON fa.seq = e.face_a JOIN faces fb ON fb.seq = e.face_b
-         WHERE e.face_b IN wanted AND e.face_a NOT IN wanted"
-    );
-    let mut stmt = conn.prepare_cached(&sql).map_err(backend(OP))?;
+         WHERE e.face_b IN wanted AND e.face_a NOT IN wanted";
+    let mut stmt = conn.prepare_cached(SQL).map_err(backend(OP))?;
     let rows = stmt.query([id_list(ids)]).map_err(backend(OP))?;
     collect(rows, OP, light_edge)
 }
