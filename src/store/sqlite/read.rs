@@ -296,15 +296,19 @@ pub(super) fn review_page(
     limit: usize,
 ) -> Result<Vec<EdgeRecord>, StoreError> {
     const OP: &str = "read the review queue";
-    // The partial index holds the queue in score order; ties (rare: scores are full-precision
-    // similarities less penalties) are ordered by pair after it.
+    // The partial index holds the queue in score order, and a page after a cursor starts with a
+    // range on it, so a page reads only its own rows however deep into the queue it is. Ties
+    // (rare: scores are full-precision similarities less penalties) are ordered by pair after it.
+    let after_cursor = if after.is_some() {
+        "AND e.score <= ?1 AND (e.score < ?1 OR (fa.face_id, fb.face_id) > (?2, ?3))"
+    } else {
+        "AND ?1 IS NULL AND ?2 IS NULL AND ?3 IS NULL"
+    };
     let sql = format!(
         "{EDGE_SELECT} WHERE (face_a, face_b) IN (
              SELECT fa.face_id, fb.face_id FROM edges e
              JOIN faces fa ON fa.seq = e.face_a JOIN faces fb ON fb.seq = e.face_b
-             WHERE e.queued = 1
-               AND (?1 IS NULL OR e.score < ?1
-                    OR (e.score = ?1 AND (fa.face_id, fb.face_id) > (?2, ?3)))
+             WHERE e.queued = 1 {after_cursor}
              ORDER BY e.score DESC, fa.face_id, fb.face_id LIMIT ?4)
          ORDER BY score DESC, face_a, face_b"
     );
