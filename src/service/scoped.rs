@@ -78,13 +78,14 @@ impl Loaded {
     }
 
     /// Reads what judging an edge reads around each of `centres`: with a budget of `k` steps, every
-    /// edge of every face within `k` steps. The faces one step further are named by those edges.
+    /// edge of every face within `k` steps. Returns those faces and the faces one step further,
+    /// which their edges name: the faces the rules can read.
     fn context(
         &mut self,
         app: &Facegraph,
         centres: HashMap<FaceId, usize>,
         step_from: f64,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<HashSet<FaceId>, ServiceError> {
         let mut budget: HashMap<FaceId, usize> = HashMap::new();
         let mut frontier: Vec<(FaceId, usize)> = centres.into_iter().collect();
         while !frontier.is_empty() {
@@ -109,7 +110,12 @@ impl Loaded {
             next.dedup_by(|x, y| x.0 == y.0);
             frontier = next;
         }
-        Ok(())
+        let mut ball: HashSet<FaceId> = HashSet::with_capacity(budget.len() * 2);
+        for f in budget.keys() {
+            ball.extend(self.steps(f, step_from).cloned());
+        }
+        ball.extend(budget.into_keys());
+        Ok(ball)
     }
 }
 
@@ -199,9 +205,11 @@ impl DecisionsRead {
 struct Judged {
     /// The edges judged, with their judgement before band retention.
     fresh: HashMap<FacePair, Judgement>,
-    /// Every face read, the components' faces among them.
+    /// Every edge read.
     loaded: Loaded,
     decisions: DecisionsRead,
+    /// The subject of every face the view held.
+    subjects: HashMap<FaceId, Option<SubjectId>>,
 }
 
 impl Facegraph {
@@ -270,6 +278,7 @@ impl Facegraph {
             fresh,
             mut loaded,
             mut decisions,
+            subjects,
         } = judged;
         // Only faces read in full count as holding their stored edges below.
 
@@ -382,12 +391,18 @@ impl Facegraph {
         }
         out.written = self.store.record_verdicts(&updates)?;
         crate::faults::crash_point("adjudicate.after_verdicts_commit");
+        // What was read now holds the verdicts just written, for the clusters.
+        for u in &updates {
+            if let Some(slot) = loaded.edges.get_mut(&u.pair) {
+                slot.1 = Some(u.judgement.verdict);
+            }
+        }
 
         // Clusters: every face whose confirmed edges or decisions can have changed, and the
         // components around them as they are now.
         let mut touched: HashSet<FaceId> = changed;
         touched.extend(holders.iter().cloned());
-        self.update_clusters(&mut decisions, touched)?;
+        self.update_clusters(&loaded, &mut decisions, &subjects, touched)?;
         crate::faults::crash_point("adjudicate.after_clusters_commit");
         let totals = self.store.cluster_totals()?;
         out.clusters = totals.clusters;
@@ -451,9 +466,9 @@ impl Facegraph {
             }
         }
         let endpoints: Vec<FaceId> = centres.keys().cloned().collect();
-        loaded.context(self, centres, reach.step_from)?;
+        let ball = loaded.context(self, centres, reach.step_from)?;
         decisions.components(self, endpoints)?;
-        let view = self.view_of(&loaded, &decisions)?;
+        let (view, subjects) = self.view_of(&loaded, &ball, &decisions)?;
         let judged = self.adjudicator.judge_edges(&view, pairs);
         let fresh = pairs
             .iter()
@@ -465,48 +480,55 @@ impl Facegraph {
             fresh,
             loaded,
             decisions,
+            subjects,
         })
     }
 
-    /// A view of what was read: every face an edge read names, their searches, the decisions.
+    /// A view of what the rules can read: the faces of `ball`, the edges between two of them, their
+    /// searches, and the decisions read; with the subject of each face. An edge from the ball to a
+    /// face outside it is below every similarity the rules step along and names a face no rule
+    /// reads, so it is left out with that face.
     fn view_of(
         &self,
         loaded: &Loaded,
+        ball: &HashSet<FaceId>,
         decisions: &DecisionsRead,
-    ) -> Result<GraphView, ServiceError> {
-        let mut ids: Vec<FaceId> = loaded
-            .edges
-            .keys()
-            .flat_map(|p| [p.a().clone(), p.b().clone()])
-            .chain(loaded.complete.iter().cloned())
-            .collect();
+    ) -> Result<(GraphView, HashMap<FaceId, Option<SubjectId>>), ServiceError> {
+        let mut ids: Vec<FaceId> = ball.iter().cloned().collect();
         ids.sort();
-        ids.dedup();
         let faces = self.store.faces(&ids)?;
         let searches = self.store.searches(&ids)?;
+        let subjects = faces
+            .iter()
+            .map(|f| (f.face.face_id.clone(), f.subject.clone()))
+            .collect();
         let mut edges: Vec<(Edge, Option<Judgement>)> = loaded
             .edges
             .values()
+            .filter(|(e, _)| ball.contains(e.pair.a()) && ball.contains(e.pair.b()))
             .map(|(e, _)| (e.clone(), None))
             .collect();
         edges.sort_by(|x, y| x.0.pair.cmp(&y.0.pair));
-        Ok(GraphView::new(
+        let view = GraphView::new(
             faces.into_iter().map(node).collect(),
             edges,
             searches,
             decisions.history.clone(),
-        )?)
+        )?;
+        Ok((view, subjects))
     }
 
     /// Recomputes the clusters around `touched` from the confirmed edges and decisions as stored
-    /// now, and replaces the stored clusters that held any of their faces.
+    /// now, and replaces the stored clusters that held any of their faces. `loaded` holds edges
+    /// with their current verdicts; the edges of faces it did not read in full are read.
     fn update_clusters(
         &self,
+        loaded: &Loaded,
         decisions: &mut DecisionsRead,
+        subjects: &HashMap<FaceId, Option<SubjectId>>,
         touched: HashSet<FaceId>,
     ) -> Result<(), ServiceError> {
-        // The components over confirmed edges and must-links that hold the touched faces. The
-        // verdicts are read again: this call's own writes changed some.
+        // The components over confirmed edges and must-links that hold the touched faces.
         let mut members: HashSet<FaceId> = touched;
         let mut frontier: Vec<FaceId> = members.iter().cloned().collect();
         let mut confirmed: HashMap<FacePair, f64> = HashMap::new();
@@ -515,10 +537,17 @@ impl Facegraph {
             frontier.sort();
             frontier.dedup();
             read.extend(frontier.iter().cloned());
-            let fresh: Vec<(Edge, Option<Verdict>)> = self.store.similar_edges(&frontier)?;
+            let (known, unknown): (Vec<FaceId>, Vec<FaceId>) = frontier
+                .iter()
+                .cloned()
+                .partition(|f| loaded.complete.contains(f));
+            let mut edges: Vec<(Edge, Option<Verdict>)> = self.store.similar_edges(&unknown)?;
+            for f in &known {
+                edges.extend(loaded.edges_of(f).cloned());
+            }
             let reached = decisions.components(self, frontier.iter().cloned())?;
             let mut next = Vec::new();
-            for (e, verdict) in fresh {
+            for (e, verdict) in edges {
                 if verdict == Some(Verdict::Confirmed) {
                     for f in [e.pair.a(), e.pair.b()] {
                         if members.insert(f.clone()) {
@@ -557,17 +586,23 @@ impl Facegraph {
         let mut ids: Vec<FaceId> = members.into_iter().collect();
         ids.sort();
         let old = self.store.clusters_of(&ids)?;
-        let subject_of: HashMap<FaceId, SubjectId> = self
-            .store
-            .faces(
-                &clusters
-                    .iter()
-                    .flat_map(|c| c.faces.iter().cloned())
-                    .collect::<Vec<_>>(),
-            )?
-            .into_iter()
-            .filter_map(|f| f.subject.map(|s| (f.face.face_id, s)))
-            .collect();
+        // The subjects of the clusters' faces: those the view held, and the others read.
+        let mut subject_of: HashMap<FaceId, SubjectId> = HashMap::new();
+        let mut unknown: Vec<FaceId> = Vec::new();
+        for f in clusters.iter().flat_map(|c| c.faces.iter()) {
+            match subjects.get(f) {
+                Some(Some(s)) => {
+                    subject_of.insert(f.clone(), s.clone());
+                }
+                Some(None) => {}
+                None => unknown.push(f.clone()),
+            }
+        }
+        for f in self.store.faces(&unknown)? {
+            if let Some(s) = f.subject {
+                subject_of.insert(f.face.face_id, s);
+            }
+        }
         let new_ids: HashSet<&str> = clusters.iter().map(|c| c.id.as_str()).collect();
         let old_ids: HashSet<&str> = old.iter().map(|c| c.cluster_id.as_str()).collect();
         let removed: Vec<String> = old
