@@ -25,7 +25,14 @@ use crate::model::{Edge, FacePair, Judgement, ReasonCode};
 pub struct Reach {
     /// Every edge with a face this many steps or fewer from a changed face may be judged anew (0:
     /// the changed faces' own edges; 1 with the hub rule, whose groups hold a face's neighbours).
+    /// One step away, only through that face's group: a face with fewer than
+    /// [`Reach::hub_min_neighbours`] edges at [`Reach::hub_min_similarity`] has none, before the
+    /// change or after, since its own edges did not change.
     pub all_edges: usize,
+    /// The hub rule's `min_similarity`.
+    pub hub_min_similarity: f64,
+    /// The hub rule's `min_subjects`: a group needs at least as many neighbours.
+    pub hub_min_neighbours: usize,
     /// A confirm-band edge with a face this many steps or fewer from a changed face may be judged
     /// anew: the transitivity rule weighs the closures of the edges it competes with, one step
     /// further out than its own.
@@ -107,6 +114,8 @@ impl Adjudicator {
             confirm_context: if r.transitivity.enabled { hops } else { 0 },
             step_from,
             confirm_at: r.bands.confirm_at,
+            hub_min_similarity: r.hub.min_similarity,
+            hub_min_neighbours: r.hub.min_subjects,
         }
     }
 

@@ -260,13 +260,31 @@ impl Facegraph {
                 .min()
                 .copied()
         };
+        // A face one step from the change can change its edges' judgements only through its hub
+        // group, which needs enough strong neighbours (its edges are unchanged, so this holds
+        // before the change exactly when it holds after).
+        let hub_capable = |f: &FaceId| {
+            loaded
+                .edges_of(f)
+                .filter(|(e, _)| e.similarity().get() >= reach.hub_min_similarity)
+                .count()
+                >= reach.hub_min_neighbours
+        };
+        let through_hub = |p: &FacePair| {
+            [p.a(), p.b()].iter().any(|f| {
+                distance
+                    .get(*f)
+                    .is_some_and(|&d| d <= reach.all_edges && (d == 0 || hub_capable(f)))
+            })
+        };
         let mut judged_pairs: Vec<FacePair> = loaded
             .edges
             .values()
             .filter(|(e, _)| match near(&e.pair) {
+                Some(0) => true,
                 Some(d) => {
-                    d <= reach.all_edges
-                        || (d <= reach.confirm_edges && e.similarity().get() >= reach.confirm_at)
+                    (d <= reach.confirm_edges && e.similarity().get() >= reach.confirm_at)
+                        || through_hub(&e.pair)
                 }
                 None => false,
             })
