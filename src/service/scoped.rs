@@ -298,7 +298,6 @@ impl Facegraph {
             mut decisions,
             subjects,
         } = judged;
-        // Only faces read in full count as holding their stored edges below.
 
         // The stored judgements of the edges judged, and of every edge band retention reads.
         let mut stored: HashMap<FacePair, EdgeRecord> = HashMap::new();
