@@ -391,6 +391,47 @@ impl GraphStore for TimedStore {
     fn faces_of_subject(&self, subject: &SubjectId) -> Result<Vec<FaceRecord>, StoreError> {
         self.t("faces_of_subject", || self.inner.faces_of_subject(subject))
     }
+    // Scoped adjudication (issue 13).
+    fn dirty_faces(&self, limit: usize) -> Result<crate::store::DirtyFaces, StoreError> {
+        self.t("dirty_faces", || self.inner.dirty_faces(limit))
+    }
+    fn clear_dirty(&self, through: i64) -> Result<(), StoreError> {
+        self.t("clear_dirty", || self.inner.clear_dirty(through))
+    }
+    fn similar_edges(
+        &self,
+        ids: &[FaceId],
+    ) -> Result<Vec<(crate::model::Edge, Option<Verdict>)>, StoreError> {
+        self.t("similar_edges", || self.inner.similar_edges(ids))
+    }
+    fn decisions_touching(
+        &self,
+        ids: &[FaceId],
+    ) -> Result<Vec<crate::model::Decision>, StoreError> {
+        self.t("decisions_touching", || self.inner.decisions_touching(ids))
+    }
+    fn clusters_of(&self, ids: &[FaceId]) -> Result<Vec<ClusterMembership>, StoreError> {
+        self.t("clusters_of", || self.inner.clusters_of(ids))
+    }
+    fn replace_some_clusters(
+        &self,
+        removed: &[String],
+        added: &[ClusterMembership],
+    ) -> Result<(), StoreError> {
+        self.t("replace_some_clusters", || {
+            self.inner.replace_some_clusters(removed, added)
+        })
+    }
+    fn cluster_totals(&self) -> Result<crate::store::ClusterTotals, StoreError> {
+        self.t("cluster_totals", || self.inner.cluster_totals())
+    }
+    fn review_page(
+        &self,
+        after: Option<&crate::store::QueuePosition>,
+        limit: usize,
+    ) -> Result<Vec<EdgeRecord>, StoreError> {
+        self.t("review_page", || self.inner.review_page(after, limit))
+    }
 }
 
 /// An engine that times every call of the engine it wraps.

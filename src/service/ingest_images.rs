@@ -329,8 +329,16 @@ impl Facegraph {
             ..IngestBatch::default()
         })?;
         crash_point("upload.after_faces_commit");
-        // Every face stored so far was in the collection when the searches below ran.
-        let collection_seq = i64::try_from(self.store.stats()?.faces).unwrap_or(i64::MAX);
+        // Every face stored up to this upload's own was in the collection when the searches below
+        // ran. Read from the faces just stored rather than by counting every face, which would
+        // grow with the graph.
+        let collection_seq = self
+            .store
+            .faces(&new_ids)?
+            .iter()
+            .map(|f| f.seq)
+            .max()
+            .unwrap_or(0);
         let mut hits: Vec<Observation> = Vec::new();
         let mut searches = Vec::with_capacity(new_ids.len());
         for (face_id, (home, largest)) in new_ids.iter().zip(&homes) {

@@ -5,6 +5,7 @@
 mod batches;
 pub mod fixtures;
 mod records;
+mod scoped;
 mod uploads;
 
 pub use batches::{
@@ -22,6 +23,11 @@ pub use records::{
     faces_of_subject_returns_that_subjects_faces, searches_are_recorded,
     verdict_without_edge_fails_and_writes_nothing, verdicts_filter_edges,
     verdicts_round_trip_exactly,
+};
+pub use scoped::{
+    decisions_touching_are_oldest_first, review_pages_follow_the_queue,
+    similar_edges_carry_their_verdicts, some_clusters_are_replaced_and_totals_kept,
+    writes_mark_the_faces_they_touch,
 };
 pub use uploads::{
     a_refused_upload_is_forgotten, reused_photos_share_their_content_hash,
@@ -78,6 +84,11 @@ macro_rules! graph_store_contract {
             uploads_stay_pending_until_completed,
             reused_photos_share_their_content_hash,
             a_refused_upload_is_forgotten,
+            writes_mark_the_faces_they_touch,
+            similar_edges_carry_their_verdicts,
+            decisions_touching_are_oldest_first,
+            some_clusters_are_replaced_and_totals_kept,
+            review_pages_follow_the_queue,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -190,6 +201,26 @@ pub const ALL: &[(&str, Check)] = &[
     (
         "a_refused_upload_is_forgotten",
         a_refused_upload_is_forgotten,
+    ),
+    (
+        "writes_mark_the_faces_they_touch",
+        writes_mark_the_faces_they_touch,
+    ),
+    (
+        "similar_edges_carry_their_verdicts",
+        similar_edges_carry_their_verdicts,
+    ),
+    (
+        "decisions_touching_are_oldest_first",
+        decisions_touching_are_oldest_first,
+    ),
+    (
+        "some_clusters_are_replaced_and_totals_kept",
+        some_clusters_are_replaced_and_totals_kept,
+    ),
+    (
+        "review_pages_follow_the_queue",
+        review_pages_follow_the_queue,
     ),
 ];
 

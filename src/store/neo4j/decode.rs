@@ -314,9 +314,10 @@ pub(super) fn search_record(row: &Row) -> Result<((i64, i64), SearchRecord), Sto
 }
 
 /// Reads a cluster member: columns `cluster` and `face`.
-pub(super) fn cluster_member(row: &Row) -> Result<(String, FaceId), StoreError> {
+pub(super) fn cluster_member(row: &Row) -> Result<(String, FaceId, bool), StoreError> {
     Ok((
         text(row, "cluster member", "cluster")?,
         parsed(row, "cluster member", "face", FaceId::parse)?,
+        get(row, "cluster member", "lead")?,
     ))
 }

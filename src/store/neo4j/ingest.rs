@@ -38,6 +38,7 @@ pub(super) async fn ingest(tx: &mut Txn, batch: &IngestBatch) -> Work<IngestOutc
     let (new_edges, changed_edges) = upsert_edges(tx, batch, &stored).await?;
     write_searches(tx, &batch.searches).await?;
     complete_uploads(tx, &batch.completed).await?;
+    super::scoped::mark_batch(tx, batch).await?;
     Ok(IngestOutcome {
         new_faces,
         new_edges,

@@ -169,6 +169,37 @@ pub(super) fn edge_record(row: &Row<'_>) -> Result<EdgeRecord, StoreError> {
     })
 }
 
+/// Reads a row of an edge without its judgement: face ids, similarities, engine, searched at, and
+/// its verdict.
+pub(super) fn light_edge(row: &Row<'_>) -> Result<(Edge, Option<Verdict>), StoreError> {
+    let mut c = Cells::new(row, "edge");
+    let a = c.parse(FaceId::parse)?;
+    let b = c.parse(FaceId::parse)?;
+    let pair = match FacePair::new(a.clone(), b.clone()) {
+        Some(pair) if *pair.a() == a => pair,
+        _ => {
+            return Err(c.corrupt_last(format!(
+                "face_a {a} must sort before face_b {b}: an edge joins two faces in canonical order"
+            )))
+        }
+    };
+    let edge = Edge {
+        pair,
+        similarity_ab: c.opt_parse_real(Similarity::new)?,
+        similarity_ba: c.opt_parse_real(Similarity::new)?,
+        engine: c.text()?.to_owned(),
+        searched_at: Timestamp::from_millis(c.int()?),
+    };
+    let verdict = c.opt_parse(|s| {
+        Verdict::parse(s).ok_or_else(|| ParseError {
+            what: "verdict",
+            value: s.to_owned(),
+            rule: "must be confirmed, review or rejected".to_owned(),
+        })
+    })?;
+    Ok((edge, verdict))
+}
+
 /// Reads a row of the decisions table: pair, kind, analyst, note, time.
 pub(super) fn decision(row: &Row<'_>) -> Result<Decision, StoreError> {
     let mut c = Cells::new(row, "decision");

@@ -14,6 +14,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_uploads.sql"),
+    include_str!("migrations/0003_scoped.sql"),
 ];
 
 /// The schema version this build writes: the number of migrations it knows.
