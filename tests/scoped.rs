@@ -128,12 +128,9 @@ impl Pair {
                 });
             let age = 20 + (person % 40);
             let off = if rng.chance(0.05) { 25 } else { 0 };
-            f.attributes.age = Some(AgeRange::new(age + off, age + off + 5));
+            f.attributes.age = AgeRange::new(age + off, age + off + 5).ok();
             if rng.chance(0.05) {
-                f.attributes.quality = Some(Quality {
-                    brightness: 10.0,
-                    sharpness: 90.0,
-                });
+                f.attributes.quality = Quality::new(10.0, 90.0).ok();
             }
             faces.push(f);
         }
