@@ -160,6 +160,24 @@ impl ClusterGraph {
     /// Cuts the weakest confirmed edge on a shortest path between each cannot-linked pair until the
     /// pair is apart, then returns the pieces.
     fn split(&self, links: &[(u32, u32, f64)], cannot: &[(u32, u32)]) -> Vec<Cluster> {
+        // The paths found, and so the edges cut, depend on the order links and cannot-links are
+        // visited in: visit them in the order of the faces' ids, so that a component splits the
+        // same way whichever order its links were added in (a scoped recomputation and the whole
+        // graph agree).
+        let by_ids = |a: u32, b: u32| {
+            let (ka, kb) = (self.keys[a as usize], self.keys[b as usize]);
+            (ka.min(kb), ka.max(kb))
+        };
+        let mut links = links.to_vec();
+        links.sort_by(|x, y| {
+            by_ids(x.0, x.1)
+                .cmp(&by_ids(y.0, y.1))
+                .then(x.2.total_cmp(&y.2))
+        });
+        let mut cannot = cannot.to_vec();
+        cannot.sort_by_key(|&(a, b)| by_ids(a, b));
+        cannot.dedup_by_key(|&mut (a, b)| by_ids(a, b));
+        let (links, cannot) = (&links[..], &cannot[..]);
         let mut g: UnGraphMap<u32, f64> = UnGraphMap::with_capacity(links.len() + 1, links.len());
         for &(a, b, w) in links {
             // Parallel links (an edge and a must-link on one pair) fold into the stronger.

@@ -7,6 +7,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::adjudication::{RuleSet, RuleSetError};
+use crate::engine::calls::{Operation, Prices};
+use crate::engine::prefilter::DEFAULT_MIN_SCORE;
+use crate::engine::rekognition::RekognitionConfig;
+use crate::engine::routing::{Route, RouteKey, Routes, SearchScope};
 use crate::model::CollectionId;
 
 /// Why the configuration could not be loaded.
@@ -72,8 +76,26 @@ struct SettingsFile {
     store: Option<String>,
     #[serde(default)]
     neo4j: Neo4jFile,
+    engine: Option<String>,
+    #[serde(default)]
+    rekognition: RekognitionFile,
+    #[serde(default)]
+    rekognition_endpoint: RekognitionEndpointFile,
     #[serde(default)]
     kafka: KafkaFile,
+    #[serde(default)]
+    routes: Vec<RouteFile>,
+}
+
+/// A `[[routes]]` entry of the settings file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteFile {
+    collection_id: String,
+    key: String,
+    separator: Option<String>,
+    max_faces: u64,
+    search: Option<String>,
 }
 
 /// The `[kafka]` table of the settings file.
@@ -132,6 +154,91 @@ struct Neo4jFile {
     user: Option<String>,
     password: Option<String>,
     database: Option<String>,
+}
+
+/// The `[rekognition]` table of the settings file: how the Rekognition engine reaches the service.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekognitionFile {
+    region: Option<String>,
+    endpoint: Option<String>,
+    requests_per_second: Option<f64>,
+    max_attempts: Option<u32>,
+    prefilter: Option<bool>,
+    prefilter_min_confidence: Option<f64>,
+    currency: Option<String>,
+    price_per_1000: Option<std::collections::BTreeMap<String, f64>>,
+}
+
+/// The `[rekognition_endpoint]` table: the Rekognition-compatible endpoint that `serve` can open.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RekognitionEndpointFile {
+    listen: Option<String>,
+    #[serde(default)]
+    access_keys: Vec<AccessKeyFile>,
+}
+
+/// An AWS access key of the endpoint as the settings file holds it. SigV4 is an HMAC keyed with the
+/// secret, so the endpoint needs the secret itself, not a digest of it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessKeyFile {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// Which face engine indexes and searches faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// The local engine: models in-process, collections in the data directory (the default).
+    #[default]
+    Local,
+    /// AWS Rekognition (or a Rekognition-compatible endpoint) through aws-sdk-rekognition.
+    Rekognition,
+}
+
+impl EngineKind {
+    /// Parses `local` or `rekognition`; the error says what is accepted.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(Self::Local),
+            "rekognition" => Ok(Self::Rekognition),
+            _ => Err(format!(
+                "{value:?} is not a face engine: give local (the models in-process, the default) or \
+                 rekognition (AWS Rekognition through its SDK)"
+            )),
+        }
+    }
+
+    /// The name as settings spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Rekognition => "rekognition",
+        }
+    }
+}
+
+/// An access key of the Rekognition-compatible endpoint: the id clients send, and the secret their
+/// signatures are checked with.
+#[derive(Debug, Clone)]
+pub struct AccessKeySetting {
+    /// The access key id, such as `AKIAIOSFODNN7EXAMPLE`.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: SecretString,
+}
+
+/// The Rekognition-compatible endpoint's settings.
+#[derive(Debug, Clone, Default)]
+pub struct RekognitionEndpointSettings {
+    /// Where it listens (`--rekognition-listen`, `FACEGRAPH_REKOGNITION_LISTEN`, `listen` in
+    /// `[rekognition_endpoint]`); `None`: not opened.
+    pub listen: Option<String>,
+    /// The access keys: those of the settings file, then `FACEGRAPH_AWS_ACCESS_KEYS`
+    /// (`ACCESS_KEY_ID:SECRET,...`).
+    pub access_keys: Vec<AccessKeySetting>,
 }
 
 /// Where the match graph lives.
@@ -223,8 +330,35 @@ pub struct Settings {
     pub store: StoreLocation,
     /// The Neo4j login, used when `store` is a Bolt URL.
     pub neo4j: Neo4jSettings,
+    /// The face engine (`--engine`, `FACEGRAPH_ENGINE`, `engine`); `local` by default.
+    pub engine: EngineKind,
+    /// How the Rekognition engine reaches the service (`[rekognition]`,
+    /// `FACEGRAPH_REKOGNITION_…`); the AWS SDK's own settings (AWS_REGION, profiles,
+    /// AWS_ENDPOINT_URL_REKOGNITION) apply where these say nothing.
+    pub rekognition: RekognitionConfig,
+    /// The Rekognition-compatible endpoint of `serve`.
+    pub rekognition_endpoint: RekognitionEndpointSettings,
     /// The stream's Kafka connection and topics.
     pub kafka: KafkaSettings,
+    /// The local detector in front of Rekognition (`prefilter` in `[rekognition]`).
+    pub prefilter: PrefilterSettings,
+    /// What Rekognition calls cost, for the estimates of run summaries and metrics
+    /// (`[rekognition.price_per_1000]`, `currency` in `[rekognition]`).
+    pub prices: Prices,
+    /// Routed collections (`[[routes]]`).
+    pub routes: Routes,
+}
+
+/// The pre-filter: the local face detector in front of the Rekognition engine, so that images
+/// without a face are never sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrefilterSettings {
+    /// Whether it runs (`prefilter` in `[rekognition]`, `FACEGRAPH_REKOGNITION_PREFILTER`); on by
+    /// default. Only the Rekognition engine has it: the local engine detects faces itself.
+    pub enabled: bool,
+    /// The lowest detection score (0-1) that counts as a face (`prefilter_min_confidence`, 0-100,
+    /// default 50).
+    pub min_score: f32,
 }
 
 /// What the command line says, each `None` when not given.
@@ -240,6 +374,8 @@ pub struct Overrides {
     pub models_dir: Option<PathBuf>,
     /// `--store`.
     pub store: Option<String>,
+    /// `--engine`.
+    pub engine: Option<String>,
 }
 
 /// The default collection id, the proof of concept's.
@@ -319,7 +455,23 @@ impl Settings {
                 .or(file.neo4j.database)
                 .unwrap_or_else(|| "neo4j".to_owned()),
         };
+        let engine = overrides
+            .engine
+            .clone()
+            .or_else(|| env("FACEGRAPH_ENGINE"))
+            .or(file.engine)
+            .map(|s| EngineKind::parse(&s))
+            .transpose()
+            .map_err(|message| SettingsError::Invalid {
+                name: "engine",
+                message,
+            })?
+            .unwrap_or_default();
+        let rekognition = rekognition_config(&file.rekognition, &env)?;
+        let rekognition_endpoint = endpoint_settings(file.rekognition_endpoint, &env)?;
+        let (prefilter, prices) = rekognition_extras(&file.rekognition, &env)?;
         let kafka = kafka_settings(file.kafka, &env)?;
+        let routes = routes(file.routes)?;
         Ok(Self {
             data_dir,
             rules_file,
@@ -330,7 +482,13 @@ impl Settings {
             models_dir,
             store,
             neo4j,
+            engine,
+            rekognition,
+            rekognition_endpoint,
             kafka,
+            prefilter,
+            prices,
+            routes,
         })
     }
 
@@ -346,6 +504,209 @@ impl Settings {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("facegraph.sqlite3")
     }
+}
+
+/// The Rekognition engine's settings: `FACEGRAPH_REKOGNITION_…` over `[rekognition]` over the
+/// defaults.
+fn rekognition_config(
+    file: &RekognitionFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<RekognitionConfig, SettingsError> {
+    let defaults = RekognitionConfig::default();
+    let requests_per_second = match env("FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<f64>()
+                .map_err(|e| SettingsError::Invalid {
+                    name: "rekognition.requests_per_second",
+                    message: format!("{v:?} is not a number: {e}"),
+                })?,
+        ),
+        None => file.requests_per_second,
+    };
+    if let Some(rps) = requests_per_second {
+        if !(rps.is_finite() && rps > 0.0) {
+            return Err(SettingsError::Invalid {
+                name: "rekognition.requests_per_second",
+                message: format!("{rps} is not a positive number of requests per second"),
+            });
+        }
+    }
+    let max_attempts = file.max_attempts.unwrap_or(defaults.max_attempts);
+    if max_attempts == 0 {
+        return Err(SettingsError::Invalid {
+            name: "rekognition.max_attempts",
+            message: "at least 1 attempt (the first call) is needed".to_owned(),
+        });
+    }
+    Ok(RekognitionConfig {
+        region: env("FACEGRAPH_REKOGNITION_REGION").or_else(|| file.region.clone()),
+        endpoint: env("FACEGRAPH_REKOGNITION_ENDPOINT").or_else(|| file.endpoint.clone()),
+        requests_per_second,
+        max_attempts,
+        ..defaults
+    })
+}
+
+/// The pre-filter (`FACEGRAPH_REKOGNITION_PREFILTER` over `prefilter`, on by default) and the
+/// prices of the `[rekognition]` table.
+fn rekognition_extras(
+    file: &RekognitionFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(PrefilterSettings, Prices), SettingsError> {
+    let invalid = |name, message: String| SettingsError::Invalid { name, message };
+    let enabled = match env("FACEGRAPH_REKOGNITION_PREFILTER") {
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" => true,
+            "0" | "false" | "off" | "no" => false,
+            _ => {
+                return Err(invalid(
+                    "rekognition.prefilter",
+                    format!("{v:?} is not true or false"),
+                ))
+            }
+        },
+        None => file.prefilter.unwrap_or(true),
+    };
+    let min_score = match file.prefilter_min_confidence {
+        Some(c) if (0.0..=100.0).contains(&c) => (c / 100.0) as f32,
+        Some(c) => {
+            return Err(invalid(
+                "rekognition.prefilter_min_confidence",
+                format!("{c} is not a detection confidence from 0 to 100"),
+            ))
+        }
+        None => DEFAULT_MIN_SCORE,
+    };
+    let mut prices = Prices::default();
+    if let Some(currency) = &file.currency {
+        prices.currency = currency.trim().to_owned();
+    }
+    for (name, price) in file.price_per_1000.iter().flatten() {
+        let op = Operation::parse(name).ok_or_else(|| {
+            invalid(
+                "rekognition.price_per_1000",
+                format!(
+                    "{name:?} is not a Rekognition operation: give {}",
+                    Operation::ALL.map(Operation::as_str).join(", ")
+                ),
+            )
+        })?;
+        prices
+            .set(op, *price)
+            .map_err(|m| invalid("rekognition.price_per_1000", m))?;
+    }
+    Ok((PrefilterSettings { enabled, min_score }, prices))
+}
+
+/// The `[[routes]]` of the settings file, checked.
+fn routes(file: Vec<RouteFile>) -> Result<Routes, SettingsError> {
+    let invalid = |message: String| SettingsError::Invalid {
+        name: "routes",
+        message,
+    };
+    let mut routes = Vec::with_capacity(file.len());
+    for r in file {
+        let collection_id =
+            CollectionId::parse(&r.collection_id).map_err(|e| invalid(e.to_string()))?;
+        let key = match r.key.as_str() {
+            "tenant" => {
+                let sep = r.separator.as_deref().unwrap_or(":");
+                let mut chars = sep.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(separator), None) => RouteKey::Tenant { separator },
+                    _ => {
+                        return Err(invalid(format!(
+                            "route {collection_id}: separator must be one character, not {sep:?}"
+                        )))
+                    }
+                }
+            }
+            "month" if r.separator.is_none() => RouteKey::Month,
+            "month" => {
+                return Err(invalid(format!(
+                    "route {collection_id}: a separator is for routes by tenant"
+                )))
+            }
+            other => {
+                return Err(invalid(format!(
+                    "route {collection_id}: key {other:?} is not tenant or month"
+                )))
+            }
+        };
+        let search = match r.search.as_deref() {
+            None | Some("route") => SearchScope::Route,
+            Some("all") => SearchScope::All,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "route {collection_id}: search {other:?} is not route or all"
+                )))
+            }
+        };
+        routes.push(Route {
+            collection_id,
+            key,
+            max_faces: r.max_faces,
+            search,
+        });
+    }
+    Routes::new(routes).map_err(invalid)
+}
+
+/// The Rekognition-compatible endpoint's settings: the file's access keys, then those of
+/// `FACEGRAPH_AWS_ACCESS_KEYS`.
+fn endpoint_settings(
+    file: RekognitionEndpointFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<RekognitionEndpointSettings, SettingsError> {
+    let mut access_keys: Vec<AccessKeySetting> = file
+        .access_keys
+        .into_iter()
+        .map(|k| AccessKeySetting {
+            access_key_id: k.access_key_id,
+            secret_access_key: SecretString::from(k.secret_access_key),
+        })
+        .collect();
+    if let Some(list) = env("FACEGRAPH_AWS_ACCESS_KEYS") {
+        for (i, entry) in list.split(',').map(str::trim).enumerate() {
+            if entry.is_empty() {
+                continue;
+            }
+            let Some((id, secret)) = entry.split_once(':') else {
+                return Err(SettingsError::Invalid {
+                    name: "FACEGRAPH_AWS_ACCESS_KEYS",
+                    message: format!(
+                        "entry {} has no ':' between the access key id and the secret \
+                         (ACCESS_KEY_ID:SECRET,...)",
+                        i + 1
+                    ),
+                });
+            };
+            access_keys.push(AccessKeySetting {
+                access_key_id: id.trim().to_owned(),
+                secret_access_key: SecretString::from(secret.trim().to_owned()),
+            });
+        }
+    }
+    for k in &access_keys {
+        let id = &k.access_key_id;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(SettingsError::Invalid {
+                name: "rekognition_endpoint.access_keys",
+                message: format!("access key id {id:?} is not 1 or more letters and digits"),
+            });
+        }
+        if secrecy::ExposeSecret::expose_secret(&k.secret_access_key).is_empty() {
+            return Err(SettingsError::Invalid {
+                name: "rekognition_endpoint.access_keys",
+                message: format!("access key {id} has an empty secret"),
+            });
+        }
+    }
+    Ok(RekognitionEndpointSettings {
+        listen: env("FACEGRAPH_REKOGNITION_LISTEN").or(file.listen),
+        access_keys,
+    })
 }
 
 /// The `[kafka]` settings with their defaults, the environment beating the file.
@@ -574,6 +935,124 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_and_rekognition_come_from_file_environment_and_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(
+            &cfg,
+            "engine = \"rekognition\"\n\
+             [rekognition]\nregion = \"eu-west-1\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+             requests_per_second = 5\nmax_attempts = 7\n\
+             [rekognition_endpoint]\nlisten = \"127.0.0.1:9001\"\n\
+             [[rekognition_endpoint.access_keys]]\naccess_key_id = \"AKIDFILE\"\n\
+             secret_access_key = \"file-secret-value\"\n",
+        )
+        .unwrap();
+        let mut o = Overrides {
+            config: Some(cfg),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert_eq!(s.engine, EngineKind::Rekognition);
+        assert_eq!(s.rekognition.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            s.rekognition.endpoint.as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(s.rekognition.requests_per_second, Some(5.0));
+        assert_eq!(s.rekognition.max_attempts, 7);
+        assert_eq!(
+            s.rekognition_endpoint.listen.as_deref(),
+            Some("127.0.0.1:9001")
+        );
+        assert_eq!(s.rekognition_endpoint.access_keys.len(), 1);
+
+        let env = |k: &str| match k {
+            "FACEGRAPH_ENGINE" => Some("local".to_owned()),
+            "FACEGRAPH_REKOGNITION_REGION" => Some("us-west-2".to_owned()),
+            "FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND" => Some("2.5".to_owned()),
+            "FACEGRAPH_AWS_ACCESS_KEYS" => {
+                Some("AKIDONE:env-secret-one, AKIDTWO:env-secret-two".to_owned())
+            }
+            _ => None,
+        };
+        let s = Settings::load_with_env(&o, env).unwrap();
+        assert_eq!(s.engine, EngineKind::Local);
+        assert_eq!(s.rekognition.region.as_deref(), Some("us-west-2"));
+        assert_eq!(s.rekognition.requests_per_second, Some(2.5));
+        let ids: Vec<&str> = s
+            .rekognition_endpoint
+            .access_keys
+            .iter()
+            .map(|k| k.access_key_id.as_str())
+            .collect();
+        assert_eq!(ids, ["AKIDFILE", "AKIDONE", "AKIDTWO"]);
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("env-secret") && !debug.contains("file-secret"),
+            "secrets stay out of Debug"
+        );
+        o.engine = Some("rekognition".to_owned());
+        assert_eq!(
+            Settings::load_with_env(&o, env).unwrap().engine,
+            EngineKind::Rekognition
+        );
+        assert_eq!(
+            Settings::load_with_env(&Overrides::default(), |_| None)
+                .unwrap()
+                .engine,
+            EngineKind::Local,
+            "local is the default"
+        );
+    }
+
+    #[test]
+    fn bad_engine_settings_are_refused_by_name() {
+        let o = Overrides {
+            engine: Some("opencv".to_owned()),
+            ..Overrides::default()
+        };
+        let err = Settings::load_with_env(&o, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("engine") && err.contains("rekognition"),
+            "{err}"
+        );
+        let cases = [
+            (
+                "FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND",
+                "0",
+                "requests_per_second",
+            ),
+            (
+                "FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND",
+                "fast",
+                "requests_per_second",
+            ),
+            (
+                "FACEGRAPH_AWS_ACCESS_KEYS",
+                "AKIDNOSECRET",
+                "FACEGRAPH_AWS_ACCESS_KEYS",
+            ),
+            ("FACEGRAPH_AWS_ACCESS_KEYS", "AKID:", "access_keys"),
+            (
+                "FACEGRAPH_AWS_ACCESS_KEYS",
+                "AK/ID:topsecret",
+                "access_keys",
+            ),
+        ];
+        for (name, value, setting) in cases {
+            let env = |k: &str| (k == name).then(|| value.to_owned());
+            let err = Settings::load_with_env(&Overrides::default(), env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(setting), "{name}={value}: {err}");
+            assert!(!err.contains("topsecret"), "no secret in messages: {err}");
+        }
+    }
+
+    #[test]
     fn kafka_settings_have_defaults_and_come_from_file_and_environment() {
         let s = Settings::load_with_env(&Overrides::default(), |_| None).unwrap();
         assert_eq!(s.kafka.brokers, None);
@@ -618,6 +1097,83 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("kafka.hits_topic"), "{err}");
+    }
+
+    #[test]
+    fn the_prefilter_prices_and_routes_come_from_the_file_and_are_checked() {
+        let defaults = Settings::load_with_env(&Overrides::default(), |_| None).unwrap();
+        assert!(defaults.prefilter.enabled, "on by default");
+        assert!((defaults.prefilter.min_score - 0.5).abs() < 1e-6);
+        assert_eq!(defaults.prices, Prices::default());
+        assert!(defaults.routes.is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("facegraph.toml");
+        std::fs::write(
+            &cfg,
+            "[rekognition]\nprefilter = false\nprefilter_min_confidence = 70\ncurrency = \"EUR\"\n\
+             [rekognition.price_per_1000]\nIndexFaces = 0.8\nListFaces = 0.01\n\
+             [[routes]]\ncollection_id = \"customers\"\nkey = \"tenant\"\nseparator = \"/\"\n\
+             max_faces = 1000\n\
+             [[routes]]\ncollection_id = \"archive\"\nkey = \"month\"\nmax_faces = 5\nsearch = \"all\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config: Some(cfg.clone()),
+            ..Overrides::default()
+        };
+        let s = Settings::load_with_env(&o, |_| None).unwrap();
+        assert!(!s.prefilter.enabled);
+        assert!((s.prefilter.min_score - 0.7).abs() < 1e-6);
+        assert_eq!(s.prices.currency, "EUR");
+        assert_eq!(s.prices.per_1000(Operation::IndexFaces), 0.8);
+        assert_eq!(s.prices.per_1000(Operation::ListFaces), 0.01);
+        assert_eq!(
+            s.prices.per_1000(Operation::SearchFaces),
+            1.0,
+            "the others keep their defaults"
+        );
+        let customers = s
+            .routes
+            .route(&CollectionId::parse("customers").unwrap())
+            .unwrap();
+        assert_eq!(customers.key, RouteKey::Tenant { separator: '/' });
+        assert_eq!(
+            (customers.max_faces, customers.search),
+            (1000, SearchScope::Route)
+        );
+        let archive = s
+            .routes
+            .route(&CollectionId::parse("archive").unwrap())
+            .unwrap();
+        assert_eq!(
+            (&archive.key, archive.search),
+            (&RouteKey::Month, SearchScope::All)
+        );
+        let env = |k: &str| (k == "FACEGRAPH_REKOGNITION_PREFILTER").then(|| "on".to_owned());
+        assert!(Settings::load_with_env(&o, env).unwrap().prefilter.enabled);
+
+        let cases = [
+            ("[rekognition.price_per_1000]\nDetectFaces = 1.0\n", "IndexFaces"),
+            ("[rekognition.price_per_1000]\nIndexFaces = -1.0\n", "at least 0"),
+            ("[rekognition]\nprefilter_min_confidence = 150\n", "0 to 100"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"week\"\nmax_faces = 1\n", "tenant or month"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"tenant\"\nmax_faces = 0\n", "at least 1"),
+            ("[[routes]]\ncollection_id = \"c\"\nkey = \"month\"\nseparator = \":\"\nmax_faces = 1\n", "by tenant"),
+        ];
+        for (text, want) in cases {
+            std::fs::write(&cfg, text).unwrap();
+            let err = Settings::load_with_env(&o, |_| None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+        let bad = |k: &str| (k == "FACEGRAPH_REKOGNITION_PREFILTER").then(|| "maybe".to_owned());
+        std::fs::write(&cfg, "").unwrap();
+        assert!(Settings::load_with_env(&o, bad)
+            .unwrap_err()
+            .to_string()
+            .contains("rekognition.prefilter"));
     }
 
     #[test]

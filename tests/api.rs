@@ -951,6 +951,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("post", "/v1/adjudications"),
     ("post", "/v1/collections/{collection_id}/images"),
+    ("get", "/v1/collections"),
+    ("post", "/v1/collections"),
+    ("get", "/v1/collections/{collection_id}"),
+    ("delete", "/v1/collections/{collection_id}"),
+    ("post", "/v1/search"),
     ("get", "/v1/faces/{face_id}"),
     ("get", "/v1/faces/{face_id}/matches"),
     ("get", "/v1/subjects/{subject_id}/matches"),
@@ -995,6 +1000,7 @@ async fn the_openapi_document_covers_every_route() {
             .replace("{cluster_id}", "cl-0");
         let req = match *method {
             "get" => app.client.get(app.url(&concrete)),
+            "delete" => app.client.delete(app.url(&concrete)),
             _ => app.client.post(app.url(&concrete)),
         };
         let status = req.bearer_auth(ROOT).send().await.unwrap().status();

@@ -62,7 +62,8 @@ impl FaceEngine for TextEngine {
         unimplemented!("not used by the pipeline")
     }
     fn index_faces(&self, req: &IndexFacesRequest<'_>) -> Result<IndexFacesResult, EngineError> {
-        let text = std::str::from_utf8(req.image).unwrap();
+        let bytes = req.image.bytes().unwrap();
+        let text = std::str::from_utf8(bytes).unwrap();
         let values: Vec<f64> = text
             .strip_prefix("faces:")
             .unwrap()
@@ -70,7 +71,7 @@ impl FaceEngine for TextEngine {
             .filter(|v| !v.is_empty())
             .map(|v| v.parse().unwrap())
             .collect();
-        let image_id = ImageId::of_bytes(req.image);
+        let image_id = ImageId::of_bytes(bytes);
         let keep = req.max_faces.map_or(values.len(), |m| m as usize);
         let mut state = self.state.lock().unwrap();
         let collection = state

@@ -64,7 +64,7 @@ fn each_portrait_has_one_face_with_a_unit_embedding_and_a_male_gender() {
         let gender = face.attributes.gender.expect("gender");
         assert_eq!(gender.value, GenderValue::Male, "{name}");
         let age = face.attributes.age.expect("age");
-        assert!(age.low >= 25 && age.high <= 80, "{name}: {age:?}");
+        assert!(age.low() >= 25 && age.high() <= 80, "{name}: {age:?}");
         assert!(face.confidence.get() > 80.0, "{name}");
     }
 }

@@ -347,6 +347,7 @@ fn every_investigation_query_runs_on_ingested_data_and_answers() {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
     let (_guard, store) = empty_store();
+    let store = std::sync::Arc::new(store);
     let dir = tempfile::tempdir().expect("a temporary directory");
     ingest_scenario(dir.path(), true);
     decide_04_05_different(dir.path(), true);
@@ -567,21 +568,63 @@ fn every_investigation_query_runs_on_ingested_data_and_answers() {
         |r| r.get::<String>("verdict").is_ok() && r.get::<Vec<String>>("reason_codes").is_ok()
     ));
 
-    // Rings: the scenario's leads are chains of photos, not rings; the query runs and lists none
-    // below its bound.
+    // Rings: the scenario's leads are chains of photos, not rings.
     let rings = run(
         "rings.cypher",
         &[("min_subjects", 2_i64.into()), ("limit", 25_i64.into())],
     );
-    for r in &rings {
-        assert!(r.get::<i64>("subject_count").unwrap() >= 2);
-    }
+    assert!(rings.is_empty(), "no ring in the scenario");
+    // Six photos of one man under six customers, every pair matching: a ring, one cluster.
+    ring_of_six(&store);
+    let rings = run(
+        "rings.cypher",
+        &[("min_subjects", 3_i64.into()), ("limit", 25_i64.into())],
+    );
+    assert_eq!(rings.len(), 1, "one ring");
+    assert_eq!(rings[0].get::<i64>("subject_count").unwrap(), 6);
+    assert_eq!(rings[0].get::<i64>("face_count").unwrap(), 6);
+    let ring_edges: Vec<neo4rs::Relation> = rings[0].get("ring_edges").unwrap();
+    assert_eq!(ring_edges.len(), 15, "every pair of the six");
+    assert!(ring_edges.iter().all(|e| {
+        e.get::<String>("verdict").unwrap() == "confirmed"
+            && e.get::<Vec<String>>("reason_codes")
+                .unwrap()
+                .contains(&"ring".to_owned())
+    }));
 
     checked.sort();
     let mut files = files;
     files.sort();
     checked.dedup();
     assert_eq!(checked, files, "every file of cypher/browser runs here");
+}
+
+/// Stores six faces of one man under six customers, every pair 99.3 similar, and adjudicates.
+fn ring_of_six(store: &std::sync::Arc<Neo4jStore>) {
+    use facegraph::adjudication::{Adjudicator, RuleSet};
+    use facegraph::model::{ExternalImageId, SubjectId};
+    use facegraph::service::Facegraph;
+    let faces: Vec<(u32, u32)> = (101..=106).map(|n| (n, n)).collect();
+    let mut b = batch(&faces);
+    for a in 101..=106 {
+        for c in a + 1..=106 {
+            b.observations.push(observation(a, c, 99.3));
+        }
+    }
+    b.subjects = (101..=106)
+        .map(|n| {
+            (
+                ExternalImageId::parse(&format!("image-{n}.jpg")).expect("an id"),
+                SubjectId::parse(&format!("R{n}")).expect("a subject"),
+            )
+        })
+        .collect();
+    store.ingest(&b).expect("the ring ingests");
+    let app = Facegraph::new(
+        std::sync::Arc::clone(store) as std::sync::Arc<dyn GraphStore>,
+        Adjudicator::new(RuleSet::default()),
+    );
+    app.readjudicate().expect("adjudicates");
 }
 
 /// The test server: the one the environment names, or ArcadeDB started by `scripts/arcadedb`.

@@ -605,3 +605,132 @@ fn an_upload_a_crash_interrupted_is_completed_from_the_engine_without_its_file()
     exts.sort();
     assert_eq!(exts, ["obama.jpg", "obama2.jpg"]);
 }
+
+#[test]
+fn the_same_photo_uploaded_by_two_customers_is_a_confirmed_match_and_a_fraud_lead() {
+    let app = App::new(&["obama.jpg", "biden.jpg"]);
+    // The same bytes under a second name, from a second customer, and again from the first.
+    std::fs::copy(
+        samples().join("obama.jpg"),
+        app.photos().join("obama_copy.jpg"),
+    )
+    .unwrap();
+    std::fs::copy(
+        samples().join("obama.jpg"),
+        app.photos().join("obama_again.jpg"),
+    )
+    .unwrap();
+    std::fs::write(
+        app.path("subjects.csv"),
+        "external_image_id,subject_id\nobama.jpg,S1\nobama_copy.jpg,S2\nobama_again.jpg,S1\nbiden.jpg,S3\n",
+    )
+    .unwrap();
+    let photos = app.photos();
+    let subjects = app.path("subjects.csv");
+    let (stdout, _) = app.run_ok(
+        &[
+            "ingest",
+            photos.to_str().unwrap(),
+            "--subjects",
+            subjects.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(stdout.contains("(4 ingested"), "{stdout}");
+    let (stats, _) = app.run_ok(&["stats"], 0);
+    assert!(
+        stats.contains("images 4\nfaces 4"),
+        "nothing merged: {stats}"
+    );
+    let (matches, _) = app.run_ok(&["matches", "--json"], 0);
+    let reused: Vec<Value> = json_lines(&matches)
+        .into_iter()
+        .filter(|m| {
+            m["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "reused_photo")
+        })
+        .collect();
+    assert_eq!(
+        reused.len(),
+        3,
+        "three pairs among the three uploads: {matches}"
+    );
+    assert!(
+        reused.iter().all(|m| m["verdict"] == "confirmed"),
+        "{matches}"
+    );
+    let across = reused
+        .iter()
+        .find(|m| m["subject_a"] != m["subject_b"])
+        .expect("a pair across customers");
+    let reason = across["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "reused_photo")
+        .unwrap();
+    assert!(
+        reason["message"]
+            .as_str()
+            .unwrap()
+            .contains("one person behind two accounts"),
+        "{reason}"
+    );
+    // The three uploads are one cluster: a fraud lead of S1 and S2; biden is not in it.
+    let (clusters, _) = app.run_ok(&["clusters", "--min-subjects", "2", "--json"], 0);
+    let leads = json_lines(&clusters);
+    assert_eq!(leads.len(), 1, "{clusters}");
+    assert_eq!(leads[0]["subjects"], serde_json::json!(["S1", "S2"]));
+    assert_eq!(leads[0]["faces"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn eval_adjudication_measures_the_rules_against_labelled_photos() {
+    let app = App::new(&["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"]);
+    std::fs::write(
+        app.photos().join("labels.csv"),
+        "file,identity,gender\nobama.jpg,obama,male\nobama2.jpg,obama,male\nobama3.jpg,obama,male\n\
+         biden.jpg,biden,male\n",
+    )
+    .unwrap();
+    let labels = app.photos().join("labels.csv");
+    let (stdout, _) = app.run_ok(
+        &[
+            "eval-adjudication",
+            "--labels",
+            labels.to_str().unwrap(),
+            "--json",
+        ],
+        0,
+    );
+    let runs = json_lines(&stdout);
+    assert_eq!(
+        runs.iter().map(|r| s(r, "name")).collect::<Vec<_>>(),
+        ["band alone", "default"]
+    );
+    for r in &runs {
+        // Three photos of one person under three customers, and three pairs of different people.
+        assert_eq!(r["genuine_pairs"]["total"], 3, "{r:#}");
+        assert_eq!(r["impostor_pairs"]["total"], 3, "{r:#}");
+        assert_eq!(r["impostor_pairs"]["confirmed"], 0, "{r:#}");
+        assert_eq!(r["genuine_pairs"]["confirmed"], 3, "{r:#}");
+        assert_eq!(r["clusters"]["fraud_leads"], 1, "{r:#}");
+        assert_eq!(r["clusters"]["identities_as_one_lead"], 1, "{r:#}");
+    }
+    let targets = runs[1]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 6);
+    assert!(targets.iter().all(|t| t["met"] == true), "{targets:#?}");
+    // The user's data directory is untouched: the scratch one is gone.
+    assert!(!app.path("data").join("facegraph.sqlite3").exists());
+    let (report, _) = app.run_ok(
+        &["eval-adjudication", "--labels", labels.to_str().unwrap()],
+        0,
+    );
+    assert!(
+        report.contains("== default (rs-") && report.contains("[met] no cluster mixes identities"),
+        "{report}"
+    );
+}

@@ -260,9 +260,9 @@ fn the_scenario_is_the_one_the_readme_describes() {
     assert!(group(6).is_largest && !group(7).is_largest);
     assert_eq!(group(6).image_id, group(7).image_id);
     let gina = group(15).attributes.quality.expect("face 15 has a quality");
-    assert_eq!((gina.brightness, gina.sharpness), (8.0, 4.0));
+    assert_eq!((gina.brightness(), gina.sharpness()), (8.0, 4.0));
     assert_eq!(
-        group(13).attributes.age.map(|a| (a.low, a.high)),
+        group(13).attributes.age.map(|a| (a.low(), a.high())),
         Some((3, 7))
     );
 }

@@ -212,15 +212,8 @@ fn decisions_cannot_be_rewritten_behind_the_store() {
         .is_err());
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    facegraph::errors::chain(err)
 }
 
 #[test]

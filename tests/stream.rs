@@ -339,7 +339,7 @@ fn async_mode_commits_no_offset_past_an_unfinished_message() {
         .map(|((name, _), p)| (name.clone(), upload(&text(p), name, None, None)))
         .collect();
     let args = [
-        "--engine",
+        "--faces",
         "generated",
         "--stage",
         "index",
@@ -421,7 +421,7 @@ fn the_bloom_filter_survives_a_restart_and_a_false_positive_drops_nothing() {
             (name.clone(), upload(&text(p), name, None, Some(&key)))
         })
         .collect();
-    let args = ["--engine", "generated", "--listen", "127.0.0.1:0"];
+    let args = ["--faces", "generated", "--listen", "127.0.0.1:0"];
     let worker = setup.worker("data", &args);
     setup.produce(&setup.topic("uploads"), &uploads[..5]);
     wait_until(DRAIN, "the first uploads", || setup.drained("data"));
@@ -535,7 +535,7 @@ fn a_killed_backfill_resumes_at_its_day_and_redoes_nothing() {
     let manifest = manifest(&setup);
     let run = |data: &str, crash: Option<&str>| {
         let mut c = setup.facegraph(data);
-        c.args(["backfill", &text(&manifest), "--engine", "generated"]);
+        c.args(["backfill", &text(&manifest), "--faces", "generated"]);
         if let Some(at) = crash {
             c.env("FACEGRAPH_CRASH_AT", at);
         }
@@ -664,7 +664,7 @@ fn backfill_publish_sends_each_day_to_the_uploads_topic_once() {
         .unwrap()
         .starts_with("backfill:d1-0:"));
     // The stream takes them as any upload.
-    let worker = setup.worker("data", &["--engine", "generated"]);
+    let worker = setup.worker("data", &["--faces", "generated"]);
     wait_until(DRAIN, "the published uploads", || setup.drained("data"));
     assert_eq!(setup.store("data").stats().unwrap().images, 12);
     assert_eq!(setup.read_all(&setup.topic("dlq")).len(), 1);
@@ -688,7 +688,7 @@ fn a_crash_between_sending_and_recording_repeats_the_event_with_its_id_and_conte
             })
             .collect();
         setup.produce(&setup.topic("uploads"), &uploads);
-        let crashing = setup.worker_with("data", &["--engine", "generated"], |c| {
+        let crashing = setup.worker_with("data", &["--faces", "generated"], |c| {
             c.env("FACEGRAPH_CRASH_AT", format!("{point}:1"));
         });
         let (status, err) = crashing.wait_exit(DRAIN);
@@ -696,7 +696,7 @@ fn a_crash_between_sending_and_recording_repeats_the_event_with_its_id_and_conte
             !status.success() && err.contains("crash test"),
             "{point}: {err}"
         );
-        let worker = setup.worker("data", &["--engine", "generated"]);
+        let worker = setup.worker("data", &["--faces", "generated"]);
         wait_until(DRAIN, "the stream after the crash", || {
             setup.drained("data")
         });
@@ -863,7 +863,7 @@ fn a_worker_killed_at_random_moments_loses_nothing_and_repeats_events_only_as_th
     for (round, target) in targets.iter().enumerate() {
         // Sync and async rounds alternate, so that both modes are killed.
         let mode = if round % 2 == 0 { "sync" } else { "async" };
-        let worker = setup.worker("data", &["--engine", "generated", "--mode", mode]);
+        let worker = setup.worker("data", &["--faces", "generated", "--mode", mode]);
         wait_until(DRAIN, "progress before the kill", || {
             progress() >= *target || setup.drained("data")
         });
@@ -871,7 +871,7 @@ fn a_worker_killed_at_random_moments_loses_nothing_and_repeats_events_only_as_th
         kills.push((mode, progress()));
         worker.kill();
     }
-    let worker = setup.worker("data", &["--engine", "generated", "--mode", "async"]);
+    let worker = setup.worker("data", &["--faces", "generated", "--mode", "async"]);
     wait_until(DRAIN * 2, "the stream to finish after the kills", || {
         setup.drained("data")
     });
@@ -950,7 +950,7 @@ fn two_adjudication_workers_share_a_group_on_a_bolt_store_and_one_killed_loses_n
     // stage needs only the graph, so two of them share its group.
     let engine = setup.worker_with(
         "engine",
-        &["--engine", "generated", "--stage", "index,search"],
+        &["--faces", "generated", "--stage", "index,search"],
         bolt,
     );
     let first = setup.worker_with("adjudicate-1", &["--stage", "adjudicate"], bolt);

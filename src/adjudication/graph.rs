@@ -116,7 +116,7 @@ impl<'v> Facts<'v> {
     }
 }
 
-/// Appends `f`'s neighbours at `min` or more to `out`, most similar first (ties by edge order), at
+/// Appends `f`'s neighbours at `min` or more to `out`, most similar first (ties by pair), at
 /// most `max` of them.
 fn push_top_neighbours(view: &GraphView, f: u32, min: f64, max: usize, out: &mut Vec<Nb>) {
     let from = out.len();
@@ -128,7 +128,9 @@ fn push_top_neighbours(view: &GraphView, f: u32, min: f64, max: usize, out: &mut
     if mine.len() < 2 {
         return;
     }
-    let order = |x: &Nb, y: &Nb| y.2.total_cmp(&x.2).then(x.1.cmp(&y.1));
+    // Ties by the edges' pairs, not their place in the view, so that a partial view reads the
+    // same neighbours as the whole graph.
+    let order = |x: &Nb, y: &Nb| y.2.total_cmp(&x.2).then_with(|| view.edge_order(x.1, y.1));
     if mine.len() > max {
         mine.select_nth_unstable_by(max - 1, order);
         out.truncate(from + max);
@@ -280,10 +282,12 @@ fn agreeing(rules: &RuleSet, view: &GraphView, faces: &[u32]) -> usize {
     let mut middles: Vec<u32> = faces
         .iter()
         .filter_map(|&f| attrs(f).age)
-        .map(|a| (a.low + a.high) / 2)
+        .map(|a| (a.low() + a.high()) / 2)
         .collect();
     middles.sort_unstable();
-    let median = middles.get(middles.len() / 2).map(|&m| AgeRange::new(m, m));
+    let median = middles
+        .get(middles.len() / 2)
+        .and_then(|&m| AgeRange::new(m, m).ok());
     faces
         .iter()
         .filter(|&&f| {
@@ -580,9 +584,15 @@ pub(super) fn transitivity(
     if !mine.doubted(t.min_support) {
         return;
     }
-    // Shares rather than counts: a competitor in a larger group knows of more pairs either way.
-    let key = |c: &Closure, sim: f64, idx: u32| (c.share(), sim, std::cmp::Reverse(idx));
-    let my_key = key(&mine, e.similarity, i);
+    // Shares rather than counts: a competitor in a larger group knows of more pairs either way. A
+    // tie goes to the edge whose pair sorts first.
+    let outranks = |(c, sim, idx): (&Closure, f64, u32), (oc, osim, oidx): (&Closure, f64, u32)| {
+        c.share()
+            .total_cmp(&oc.share())
+            .then(sim.total_cmp(&osim))
+            .then_with(|| view.edge_order(oidx, idx))
+            == Ordering::Greater
+    };
     let mut best: Option<(u32, u32, f64, Closure)> = None;
     for (pivot, far_end) in [(e.a, e.b), (e.b, e.a)] {
         let far_near = facts.near(rules, far_end);
@@ -596,11 +606,10 @@ pub(super) fn transitivity(
                 continue;
             }
             let theirs = facts.closure(rules, xi);
-            let their_key = key(&theirs, sim, xi);
             let best_so_far = best
                 .as_ref()
-                .is_none_or(|&(_, bi, bs, bc)| their_key > key(&bc, bs, bi));
-            if their_key > my_key && best_so_far {
+                .is_none_or(|(_, bi, bs, bc)| outranks((&theirs, sim, xi), (bc, *bs, *bi)));
+            if outranks((&theirs, sim, xi), (&mine, e.similarity, i)) && best_so_far {
                 best = Some((x, xi, sim, theirs));
             }
         }

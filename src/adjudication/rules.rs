@@ -2,11 +2,14 @@
 //! verdict is the similarity band's, capped by the rules that doubt it, vetoed by the ones that rule
 //! it out, and overridden by analysts.
 
+use rustc_hash::FxHashMap;
+
 use super::graph::{self, Facts};
 use super::view::{GraphView, ViewEdge, NO_SUBJECT};
 use super::{Adjudicator, RuleSet};
 use crate::model::{
-    similarity_decimals, DecisionKind, Evidence, Judgement, Reason, ReasonCode, Verdict,
+    similarity_decimals, DecisionKind, Edge, Evidence, FaceId, FacePair, Judgement, Reason,
+    ReasonCode, Verdict,
 };
 
 /// Whether a judged edge belongs in the analysts' review queue: a `review` verdict that band retention
@@ -26,6 +29,8 @@ pub(super) struct Outcome {
     /// The weakest verdict graph support allows (`rejected` unless it fired).
     pub(super) floor: Verdict,
     veto: bool,
+    /// The same bytes under two uploads: confirmed whatever the caps say.
+    reused: bool,
     analyst: Option<Verdict>,
     penalty: f64,
     pub(super) reasons: Vec<Reason>,
@@ -56,6 +61,7 @@ pub(super) fn judge_edge(
     let mut out = similarity_band(rules, adj.band_texts(), sim);
     same_image(rules, view, e, &mut out);
     same_subject(rules, view, e, &mut out);
+    reused_photo(rules, view, e, &mut out);
     gender(rules, view, e, &mut out);
     age(rules, view, e, &mut out);
     quality(rules, view, e, &mut out);
@@ -64,10 +70,12 @@ pub(super) fn judge_edge(
     graph::graph_support(rules, view, facts, e, &mut out);
     analyst(rules, view, e, &mut out);
     // Graph support raises the band's verdict (rejected to review at most) before the caps lower
-    // it; a veto and then an analyst's decision override both.
+    // it; a reused photo is confirmed past the caps (the bytes are identical, so is the person); a
+    // veto and then an analyst's decision override all of them.
     let verdict = match out.analyst {
         Some(v) => v,
         None if out.veto => Verdict::Rejected,
+        None if out.reused => Verdict::Confirmed,
         None => out.band.min(out.floor).at_most(out.cap),
     };
     // Full precision: rounding made scores near 100 tie where the similarities do not.
@@ -158,6 +166,7 @@ fn similarity_band(rules: &RuleSet, texts: &BandTexts, sim: f64) -> Outcome {
         cap: Verdict::Confirmed,
         floor: Verdict::Rejected,
         veto: false,
+        reused: false,
         analyst: None,
         penalty: 0.0,
         reasons: vec![reason],
@@ -190,6 +199,60 @@ fn same_subject(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outco
             ));
         }
     }
+}
+
+fn reused_photo(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
+    if !rules.reused_photo.enabled || view.image_key(e.a) == view.image_key(e.b) {
+        return;
+    }
+    let (na, nb) = (view.node(e.a), view.node(e.b));
+    let (Some(ca), Some(cb)) = (&na.content_sha256, &nb.content_sha256) else {
+        return;
+    };
+    if ca != cb {
+        return;
+    }
+    out.reused = true;
+    let upload = |n: &super::FaceNode| {
+        n.face
+            .external_image_id
+            .as_ref()
+            .map_or_else(|| n.face.image_id.to_string(), ToString::to_string)
+    };
+    let subject = |n: &super::FaceNode| {
+        n.subject
+            .as_ref()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+    };
+    let same_subject = na.subject.is_some() && na.subject == nb.subject;
+    let message = if same_subject {
+        format!(
+            "the same photo was uploaded twice by subject {} ({} and {}): one person, a self-match",
+            subject(na),
+            upload(na),
+            upload(nb)
+        )
+    } else {
+        format!(
+            "the same photo was uploaded as {} by subject {} and as {} by subject {}: one person \
+             behind two accounts",
+            upload(na),
+            subject(na),
+            upload(nb),
+            subject(nb)
+        )
+    };
+    out.reasons.push(Reason::new(
+        ReasonCode::ReusedPhoto,
+        message,
+        vec![
+            ("content_sha256", ca.as_str().into()),
+            ("upload_a", upload(na).into()),
+            ("upload_b", upload(nb).into()),
+            ("subject_a", subject(na).into()),
+            ("subject_b", subject(nb).into()),
+        ],
+    ));
 }
 
 fn gender(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
@@ -242,13 +305,13 @@ fn age(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
                 ReasonCode::AgeContradiction,
                 format!(
                     "estimated ages {}-{} and {}-{} are {gap} years apart, more than the {} years allowed",
-                    aa.low, aa.high, ab.low, ab.high, r.tolerance_years
+                    aa.low(), aa.high(), ab.low(), ab.high(), r.tolerance_years
                 ),
                 vec![
-                    ("age_low_a", aa.low.into()),
-                    ("age_high_a", aa.high.into()),
-                    ("age_low_b", ab.low.into()),
-                    ("age_high_b", ab.high.into()),
+                    ("age_low_a", aa.low().into()),
+                    ("age_high_a", aa.high().into()),
+                    ("age_low_b", ab.low().into()),
+                    ("age_high_b", ab.high().into()),
                     ("gap_years", gap.into()),
                     ("tolerance_years", r.tolerance_years.into()),
                 ],
@@ -283,7 +346,10 @@ fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     for (side, idx, keys) in [("a", e.a, KEYS_A), ("b", e.b, KEYS_B)] {
         let face = &view.node(idx).face;
         if let Some(quality) = face.attributes.quality {
-            let (br, sh) = (f64::from(quality.brightness), f64::from(quality.sharpness));
+            let (br, sh) = (
+                f64::from(quality.brightness()),
+                f64::from(quality.sharpness()),
+            );
             if br < q.min_brightness {
                 problems.push(format!(
                     "face {side} is dark (brightness {br:.1} < {})",
@@ -300,7 +366,7 @@ fn quality(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
             }
         }
         if let Some(pose) = face.attributes.pose {
-            let (yaw, pitch) = (f64::from(pose.yaw), f64::from(pose.pitch));
+            let (yaw, pitch) = (f64::from(pose.yaw()), f64::from(pose.pitch()));
             if yaw.abs() > q.max_yaw || pitch.abs() > q.max_pitch {
                 problems.push(format!(
                     "face {side} is turned away (yaw {yaw:.0}°, pitch {pitch:.0}°)"
@@ -382,8 +448,8 @@ fn analyst(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
             vec![],
         ));
     }
-    if let Some((x, y)) = separated {
-        let (xi, yi) = (&view.node(x).face.face_id, &view.node(y).face.face_id);
+    if let Some(decided) = separated {
+        let (xi, yi) = (decided.a(), decided.b());
         out.analyst = Some(if linked {
             Verdict::Review
         } else {
@@ -411,37 +477,118 @@ fn analyst(rules: &RuleSet, view: &GraphView, e: &ViewEdge, out: &mut Outcome) {
     }
 }
 
+/// One edge as band retention ranks it: its faces (as numbers), its pair, its similarity, and which
+/// of its faces' searches found it.
+pub(super) struct Ranked<'e> {
+    pub(super) a: u32,
+    pub(super) b: u32,
+    pub(super) pair: &'e FacePair,
+    pub(super) similarity: f64,
+    pub(super) by_a: bool,
+    pub(super) by_b: bool,
+}
+
 /// Per searched face and similarity band, keeps the best `keep_per_band` review hits in the queue and
 /// marks the rest as held back. An edge stays in the queue when any face that searched it keeps it.
 pub(super) fn apply_band_retention(rules: &RuleSet, view: &GraphView, judged: &mut [Judgement]) {
+    let edges: Vec<Ranked<'_>> = view
+        .edges_slice()
+        .iter()
+        .map(|e| Ranked {
+            a: e.a,
+            b: e.b,
+            pair: &e.edge.pair,
+            similarity: e.similarity,
+            by_a: e.edge.similarity_ab.is_some(),
+            by_b: e.edge.similarity_ba.is_some(),
+        })
+        .collect();
+    retain(
+        rules,
+        view.face_count(),
+        |f| view.neighbours(f).iter().map(|&(_, e)| e),
+        &edges,
+        judged,
+    );
+}
+
+/// Band retention over edges that are not in a view: each face's hits are the edges of `edges`
+/// that name it, so an edge's result is exact when `edges` holds every edge of both its faces.
+pub(super) fn band_retention_of<'e>(rules: &RuleSet, edges: &[&'e Edge], judged: &mut [Judgement]) {
+    let mut index: FxHashMap<&FaceId, u32> = FxHashMap::default();
+    let mut number = |id: &'e FaceId| -> u32 {
+        let next = index.len() as u32;
+        *index.entry(id).or_insert(next)
+    };
+    let ranked: Vec<Ranked<'_>> = edges
+        .iter()
+        .map(|e| Ranked {
+            a: number(e.pair.a()),
+            b: number(e.pair.b()),
+            pair: &e.pair,
+            similarity: e.similarity().get(),
+            by_a: e.similarity_ab.is_some(),
+            by_b: e.similarity_ba.is_some(),
+        })
+        .collect();
+    let faces = index.len();
+    let mut at: Vec<Vec<u32>> = vec![Vec::new(); faces];
+    for (i, r) in ranked.iter().enumerate() {
+        at[r.a as usize].push(i as u32);
+        at[r.b as usize].push(i as u32);
+    }
+    retain(
+        rules,
+        faces,
+        |f| at[f as usize].iter().copied(),
+        &ranked,
+        judged,
+    );
+}
+
+/// What one face's ranking made of one of its hits.
+#[derive(Clone, Copy, PartialEq)]
+enum Rank {
+    /// The face did not search it, or it is not a review hit.
+    Unranked,
+    Kept,
+    /// Held back, with its rank in its band.
+    Held(usize),
+}
+
+/// The ranking behind band retention. `hits_at(f)` lists the edges (indices into `edges`) of face
+/// `f`. The reason of an edge held back names the first of its pair's faces that holds it back, so
+/// that it does not depend on how faces were numbered.
+fn retain<I: Iterator<Item = u32>>(
+    rules: &RuleSet,
+    face_count: usize,
+    hits_at: impl Fn(u32) -> I,
+    edges: &[Ranked<'_>],
+    judged: &mut [Judgement],
+) {
     let r = &rules.band_retention;
     if !r.enabled {
         return;
     }
     let last_band = ((100.0 - 1e-9) / r.band_width).floor() as i64;
     let band_of = |sim: f64| ((sim / r.band_width).floor() as i64).min(last_band);
-    let edges = view.edges_slice();
-    // For every edge: None while no searching face has ranked it; Some(true) once one keeps it.
-    let mut kept: Vec<Option<bool>> = vec![None; edges.len()];
-    let mut held_by: Vec<Option<(u32, usize)>> = vec![None; edges.len()];
+    // For every edge, what its face a and its face b made of it.
+    let mut ranks: Vec<[Rank; 2]> = vec![[Rank::Unranked; 2]; edges.len()];
     let mut hits: Vec<(u32, f64, f64)> = Vec::new();
-    for f in 0..view.face_count() as u32 {
+    for f in 0..face_count as u32 {
         hits.clear();
-        for &(_, ei) in view.neighbours(f) {
-            let ve = &edges[ei as usize];
-            let searched_by_f = if f == ve.a {
-                ve.edge.similarity_ab.is_some()
-            } else {
-                ve.edge.similarity_ba.is_some()
-            };
+        for ei in hits_at(f) {
+            let e = &edges[ei as usize];
+            let searched_by_f = if f == e.a { e.by_a } else { e.by_b };
             let j = &judged[ei as usize];
             if searched_by_f && j.verdict == Verdict::Review && !j.has(ReasonCode::SameSubject) {
-                hits.push((ei, j.score, ve.similarity));
+                hits.push((ei, j.score, e.similarity));
             }
         }
+        let side = |ei: u32| usize::from(edges[ei as usize].a != f);
         if hits.len() <= r.keep_per_band {
             for &(ei, _, _) in &hits {
-                kept[ei as usize] = Some(true);
+                ranks[ei as usize][side(ei)] = Rank::Kept;
             }
             continue;
         }
@@ -450,7 +597,7 @@ pub(super) fn apply_band_retention(rules: &RuleSet, view: &GraphView, judged: &m
                 .cmp(&band_of(x.2))
                 .then(y.1.total_cmp(&x.1))
                 .then(y.2.total_cmp(&x.2))
-                .then(x.0.cmp(&y.0))
+                .then_with(|| edges[x.0 as usize].pair.cmp(edges[y.0 as usize].pair))
         });
         let mut rank = 0;
         let mut band = i64::MIN;
@@ -461,25 +608,24 @@ pub(super) fn apply_band_retention(rules: &RuleSet, view: &GraphView, judged: &m
                 rank = 0;
             }
             rank += 1;
-            let slot = &mut kept[ei as usize];
-            if rank <= r.keep_per_band {
-                *slot = Some(true);
-            } else if slot.is_none() {
-                *slot = Some(false);
-                held_by[ei as usize] = Some((f, rank));
-            }
+            ranks[ei as usize][side(ei)] = if rank <= r.keep_per_band {
+                Rank::Kept
+            } else {
+                Rank::Held(rank)
+            };
         }
     }
-    for (ei, k) in kept.iter().enumerate() {
-        if *k != Some(false) {
+    for (ei, [at_a, at_b]) in ranks.into_iter().enumerate() {
+        if at_a == Rank::Kept || at_b == Rank::Kept {
             continue;
         }
-        let Some((f, rank)) = held_by[ei] else {
-            continue;
+        let e = &edges[ei];
+        let (face, rank) = match (at_a, at_b) {
+            (Rank::Held(rank), _) => (e.pair.a(), rank),
+            (_, Rank::Held(rank)) => (e.pair.b(), rank),
+            _ => continue,
         };
-        let sim = edges[ei].similarity;
-        let low = band_of(sim) as f64 * r.band_width;
-        let face = &view.node(f).face.face_id;
+        let low = band_of(e.similarity) as f64 * r.band_width;
         judged[ei].reasons.push(Reason::new(
             ReasonCode::BandRetention,
             format!(

@@ -37,6 +37,8 @@ pub struct RuleSet {
     pub same_image: Toggle,
     /// Faces of one subject.
     pub same_subject: Toggle,
+    /// The same bytes uploaded twice: confirmed past the caps, a fraud lead across subjects.
+    pub reused_photo: Toggle,
     /// What follows from analyst decisions through the graph.
     pub analyst: AnalystRule,
     /// How much of the graph around an edge the graph rules read.
@@ -217,6 +219,7 @@ impl Default for RuleSet {
             age: AgeRule::default(),
             same_image: Toggle { enabled: true },
             same_subject: Toggle { enabled: true },
+            reused_photo: Toggle { enabled: true },
             analyst: AnalystRule::default(),
             neighbourhood: Neighbourhood::default(),
             transitivity: TransitivityRule::default(),
@@ -372,6 +375,7 @@ impl RuleSet {
         r.age.enabled = false;
         r.same_image.enabled = false;
         r.same_subject.enabled = false;
+        r.reused_photo.enabled = false;
         r.transitivity.enabled = false;
         r.hub.enabled = false;
         r.graph_support.enabled = false;

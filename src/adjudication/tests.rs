@@ -31,10 +31,7 @@ pub(super) fn f(n: u32) -> F {
             },
             detection_confidence: Some(Confidence::new(99.9).unwrap()),
             attributes: FaceAttributes {
-                quality: Some(Quality {
-                    brightness: 80.0,
-                    sharpness: 85.0,
-                }),
+                quality: Some(Quality::new(80.0, 85.0).unwrap()),
                 ..FaceAttributes::default()
             },
             is_largest: true,
@@ -43,6 +40,7 @@ pub(super) fn f(n: u32) -> F {
         },
         subject: Some(SubjectId::parse(&format!("S{n}")).unwrap()),
         seq: i64::from(n),
+        content_sha256: None,
     })
 }
 
@@ -61,11 +59,16 @@ impl F {
         self.gender(GenderValue::Female, c)
     }
     pub(super) fn age(mut self, low: u32, high: u32) -> Self {
-        self.0.face.attributes.age = Some(AgeRange::new(low, high));
+        self.0.face.attributes.age = Some(AgeRange::new(low, high).unwrap());
         self
     }
     pub(super) fn image_of(mut self, n: u32) -> Self {
         self.0.face.image_id = f(n).0.face.image_id;
+        self
+    }
+    /// The bytes of its image are the bytes `n` (another upload of the same photo shares them).
+    pub(super) fn bytes(mut self, n: u32) -> Self {
+        self.0.content_sha256 = Some(crate::model::ContentHash::of_bytes(&n.to_le_bytes()));
         self
     }
     pub(super) fn subject(mut self, s: &str) -> Self {
@@ -73,10 +76,8 @@ impl F {
         self
     }
     pub(super) fn quality(mut self, brightness: f32, sharpness: f32) -> Self {
-        self.0.face.attributes.quality = Some(Quality {
-            brightness,
-            sharpness,
-        });
+        self.0.face.attributes.quality =
+            Some(Quality::new(f64::from(brightness), f64::from(sharpness)).unwrap());
         self
     }
 }
@@ -332,6 +333,13 @@ fn built_in_rules() {
         ("a stricter rule set confirms less", two(f(1), f(2), 98.7).rules(|r| r.bands.confirm_at = 99.0), (1, 2), Review, &[]),
         ("99.2%, 96% male against 100% female", two(f(1).male(96.0), f(2).female(100.0), 99.2), (1, 2), Review, &[GenderContradiction]),
         ("a group photo: two faces of one upload are two people", two(f(1), f(2).image_of(1), 99.9), (1, 2), Rejected, &[SameImage]),
+        ("a reused photo: the same bytes under two customers are confirmed", two(f(1).bytes(7), f(2).bytes(7), 99.999), (1, 2), Confirmed, &[ReusedPhoto]),
+        ("a reused photo is confirmed past the quality cap", two(f(1).bytes(7).quality(8.0, 4.0), f(2).bytes(7).quality(8.0, 4.0), 99.999), (1, 2), Confirmed, &[ReusedPhoto, LowQuality]),
+        ("a reused photo with contradicting classifiers is still one photo", two(f(1).bytes(7).male(96.0), f(2).bytes(7).female(100.0), 99.999), (1, 2), Confirmed, &[ReusedPhoto, GenderContradiction]),
+        ("a photo reused by one customer is a self-match", two(f(1).bytes(7).subject("C7"), f(2).bytes(7).subject("C7"), 99.999), (1, 2), Confirmed, &[ReusedPhoto, SameSubject]),
+        ("an analyst's different still overrides a reused photo", two(f(1).bytes(7), f(2).bytes(7), 99.999).decide(1, 2, Different), (1, 2), Rejected, &[ReusedPhoto, AnalystDifferent]),
+        ("different bytes are no reused photo", two(f(1).bytes(7), f(2).bytes(8), 99.0), (1, 2), Confirmed, &[]),
+        ("reused-photo rule switched off", two(f(1).bytes(7).quality(8.0, 4.0), f(2).bytes(7), 99.999).rules(|r| r.reused_photo.enabled = false), (1, 2), Review, &[LowQuality]),
         ("disabled gender rule", two(f(1).male(96.0), f(2).female(100.0), 97.99).rules(|r| r.gender.enabled = false), (1, 2), Review, &[]),
     ];
     for (name, g, pair, verdict, codes) in &cases {
@@ -464,6 +472,13 @@ fn a_ring_is_one_cluster_and_a_fraud_lead_and_a_bridge_splits_two() {
     let mut got = bridge.clusters();
     got.sort();
     assert_eq!(got, vec![(vec![1, 2, 3], true), (vec![4, 5, 6], true)]);
+    // A reused photo makes a fraud lead of two customers, whatever the photo's quality.
+    let reused = graph(vec![
+        f(1).bytes(7).quality(8.0, 4.0),
+        f(2).bytes(7).quality(8.0, 4.0),
+    ])
+    .edge(1, 2, 99.999);
+    assert_eq!(reused.clusters(), vec![(vec![1, 2], true)]);
 }
 
 #[test]

@@ -8,7 +8,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use petgraph::unionfind::UnionFind;
 
 use crate::model::{
-    Decision, DecisionKind, Edge, Face, FaceId, FacePair, Judgement, SearchRecord, SubjectId,
+    ContentHash, Decision, DecisionKind, Edge, Face, FaceId, FacePair, Judgement, SearchRecord,
+    SubjectId,
 };
 
 /// A face as the rules see it: the face, the subject behind its image, and its insertion order.
@@ -20,6 +21,9 @@ pub struct FaceNode {
     pub subject: Option<SubjectId>,
     /// The order in which the face was stored; a search covers the faces stored up to its own mark.
     pub seq: i64,
+    /// The SHA-256 of its image's bytes, when facegraph read them: faces of two images with the
+    /// same hash are one photo uploaded twice.
+    pub content_sha256: Option<ContentHash>,
 }
 
 /// The graph the rules read. Built once, then judged edge by edge.
@@ -57,14 +61,17 @@ pub(crate) struct ViewEdge {
 }
 
 /// Analyst decisions: the latest decision per pair, must-link components and cannot-links between them.
+/// Faces that decisions name but the view does not hold take numbers after the view's own, so that a
+/// chain of "same person" decisions through a face outside a partial view still links its ends.
 #[derive(Debug, Default)]
 pub(crate) struct Decisions {
     latest: FxHashMap<(u32, u32), Decision>,
     components: Vec<u32>,
     cannot: FxHashSet<(u32, u32)>,
-    cannot_pairs: FxHashMap<(u32, u32), (u32, u32)>,
+    /// For each pair of separated components, the decided pair named in the reason: the smallest,
+    /// so that the sentence does not depend on the order faces were loaded in.
+    cannot_pairs: FxHashMap<(u32, u32), FacePair>,
 }
-
 /// Why an edge could not be placed in the view.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("edge {pair_a}~{pair_b} names face {missing}, which the view does not hold")]
@@ -78,8 +85,10 @@ pub struct MissingFace {
 }
 
 impl GraphView {
-    /// Builds a view. Edges and searches may only name faces in `faces`; decisions on unknown faces are
-    /// ignored (they cannot bear on any edge of the view).
+    /// Builds a view. Edges and searches may only name faces in `faces`. Decisions may name faces the
+    /// view does not hold: a chain of "same person" decisions through them still links faces of the
+    /// view, so a partial view gives its edges the analyst verdicts of the whole graph when it is given
+    /// every decision of the must-link components of its faces.
     pub fn new(
         faces: Vec<FaceNode>,
         edges: Vec<(Edge, Option<Judgement>)>,
@@ -229,6 +238,19 @@ impl GraphView {
         self.edge_index.get(&key(a, b)).copied()
     }
 
+    /// The order of two edges that ties between them are broken by: their pairs' order, so that a
+    /// judgement does not depend on the order the store returned the edges in (a partial view and
+    /// the whole graph break ties alike).
+    pub(crate) fn edge_order(&self, i: u32, j: u32) -> std::cmp::Ordering {
+        if i == j {
+            return std::cmp::Ordering::Equal;
+        }
+        self.edges[i as usize]
+            .edge
+            .pair
+            .cmp(&self.edges[j as usize].edge.pair)
+    }
+
     pub(crate) fn edge_between(&self, a: u32, b: u32) -> Option<&ViewEdge> {
         self.edge_index
             .get(&key(a, b))
@@ -267,14 +289,25 @@ pub(crate) fn key(a: u32, b: u32) -> (u32, u32) {
 
 impl Decisions {
     fn new(index: &FxHashMap<FaceId, u32>, face_count: usize, history: Vec<Decision>) -> Self {
+        if history.is_empty() {
+            return Self::default();
+        }
+        // Faces outside the view are numbered after the view's faces.
+        let mut outside: FxHashMap<FaceId, u32> = FxHashMap::default();
+        let mut number = |id: &FaceId| match index.get(id) {
+            Some(&i) => i,
+            None => {
+                let next = (face_count + outside.len()) as u32;
+                *outside.entry(id.clone()).or_insert(next)
+            }
+        };
         let mut latest: FxHashMap<(u32, u32), Decision> = FxHashMap::default();
         for d in history {
-            if let (Some(&a), Some(&b)) = (index.get(d.pair.a()), index.get(d.pair.b())) {
-                // History comes oldest first, so a later decision on a pair replaces an earlier one.
-                latest.insert(key(a, b), d);
-            }
+            let (a, b) = (number(d.pair.a()), number(d.pair.b()));
+            // History comes oldest first, so a later decision on a pair replaces an earlier one.
+            latest.insert(key(a, b), d);
         }
-        let mut uf = UnionFind::<u32>::new(face_count);
+        let mut uf = UnionFind::<u32>::new(face_count + outside.len());
         for (&(a, b), d) in &latest {
             if d.kind == DecisionKind::Same {
                 uf.union(a, b);
@@ -282,14 +315,19 @@ impl Decisions {
         }
         let components = uf.into_labeling();
         let mut cannot = FxHashSet::default();
-        let mut cannot_pairs = FxHashMap::default();
+        let mut cannot_pairs: FxHashMap<(u32, u32), FacePair> = FxHashMap::default();
         for (&(a, b), d) in &latest {
             if d.kind == DecisionKind::Different {
                 let k = key(components[a as usize], components[b as usize]);
                 cannot.insert(k);
-                cannot_pairs.entry(k).or_insert((a, b));
+                let named = cannot_pairs.entry(k).or_insert_with(|| d.pair.clone());
+                if d.pair < *named {
+                    *named = d.pair.clone();
+                }
             }
         }
+        // Decisions between two faces outside the view bear on no edge of it directly.
+        latest.retain(|&(a, b), _| (a as usize) < face_count && (b as usize) < face_count);
         Self {
             latest,
             components,
@@ -312,13 +350,13 @@ impl Decisions {
     }
 
     /// The decided-different pair that separates the must-link components of `a` and `b`, if any.
-    pub(crate) fn separated_by(&self, a: u32, b: u32) -> Option<(u32, u32)> {
+    pub(crate) fn separated_by(&self, a: u32, b: u32) -> Option<&FacePair> {
         if self.cannot.is_empty() {
             return None;
         }
         let k = key(self.components[a as usize], self.components[b as usize]);
         if self.cannot.contains(&k) {
-            self.cannot_pairs.get(&k).copied()
+            self.cannot_pairs.get(&k)
         } else {
             None
         }

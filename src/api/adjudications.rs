@@ -226,49 +226,35 @@ fn face(f: &mut Fields, name: &str, face: &FaceIn) -> Option<CandidateFace> {
         }
     }
     if let Some(r) = &face.age_range {
-        if r.low > r.high {
-            f.push(&field("age_range"), "low must not be greater than high");
-        } else if r.high > 150 {
-            f.push(&field("age_range.high"), "must be at most 150");
-        } else {
-            attributes.age = Some(AgeRange::new(r.low, r.high));
+        match AgeRange::new(r.low, r.high) {
+            Ok(age) => attributes.age = Some(age),
+            Err(e) => f.push(&field("age_range"), e.rule),
         }
     }
     if let Some(q) = &face.quality {
-        let mut ok = true;
-        for (k, v) in [("brightness", q.brightness), ("sharpness", q.sharpness)] {
-            if !(v.is_finite() && (0.0..=100.0).contains(&v)) {
-                f.push(
-                    &field(&format!("quality.{k}")),
-                    "must be a number from 0 to 100",
-                );
-                ok = false;
-            }
+        let parts = [("brightness", q.brightness), ("sharpness", q.sharpness)];
+        let bad: Vec<_> = parts
+            .iter()
+            .filter_map(|&(k, v)| Quality::check(k, v).err())
+            .collect();
+        for e in &bad {
+            f.push(&field(&format!("quality.{}", e.what)), e.rule.clone());
         }
-        if ok {
-            attributes.quality = Some(Quality {
-                brightness: q.brightness as f32,
-                sharpness: q.sharpness as f32,
-            });
+        if bad.is_empty() {
+            attributes.quality = Quality::new(q.brightness, q.sharpness).ok();
         }
     }
     if let Some(p) = &face.pose {
-        let mut ok = true;
-        for (k, v) in [("yaw", p.yaw), ("pitch", p.pitch), ("roll", p.roll)] {
-            if !(v.is_finite() && (-180.0..=180.0).contains(&v)) {
-                f.push(
-                    &field(&format!("pose.{k}")),
-                    "must be a number from -180 to 180",
-                );
-                ok = false;
-            }
+        let parts = [("yaw", p.yaw), ("pitch", p.pitch), ("roll", p.roll)];
+        let bad: Vec<_> = parts
+            .iter()
+            .filter_map(|&(k, v)| Pose::check(k, v).err())
+            .collect();
+        for e in &bad {
+            f.push(&field(&format!("pose.{}", e.what)), e.rule.clone());
         }
-        if ok {
-            attributes.pose = Some(Pose {
-                yaw: p.yaw as f32,
-                pitch: p.pitch as f32,
-                roll: p.roll as f32,
-            });
+        if bad.is_empty() {
+            attributes.pose = Pose::new(p.yaw, p.pitch, p.roll).ok();
         }
     }
     let image_id = match face.image_id.as_deref() {

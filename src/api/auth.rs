@@ -278,10 +278,13 @@ pub struct Caller {
     pub name: String,
 }
 
-/// A role an endpoint requires, as a type so that the extractor checks it before the body is read.
+/// The roles an endpoint requires, as a type so that the extractor checks them before the body is
+/// read.
 pub trait Requirement {
-    /// The role; `None` for any valid key.
-    const ROLE: Option<Role>;
+    /// The roles of which a key needs one; empty for any valid key.
+    const ROLES: &'static [Role];
+    /// How a refusal names them.
+    const NAMED: &'static str;
 }
 
 /// Any valid key.
@@ -296,18 +299,29 @@ pub struct AnalystRole;
 /// A key with the `admin` role.
 #[derive(Debug)]
 pub struct AdminRole;
+/// A key with the `analyst` or the `ingest` role: reading collections and searching them.
+#[derive(Debug)]
+pub struct AnalystOrIngest;
 
 impl Requirement for AnyKey {
-    const ROLE: Option<Role> = None;
+    const ROLES: &'static [Role] = &[];
+    const NAMED: &'static str = "any";
 }
 impl Requirement for IngestRole {
-    const ROLE: Option<Role> = Some(Role::Ingest);
+    const ROLES: &'static [Role] = &[Role::Ingest];
+    const NAMED: &'static str = "ingest";
 }
 impl Requirement for AnalystRole {
-    const ROLE: Option<Role> = Some(Role::Analyst);
+    const ROLES: &'static [Role] = &[Role::Analyst];
+    const NAMED: &'static str = "analyst";
 }
 impl Requirement for AdminRole {
-    const ROLE: Option<Role> = Some(Role::Admin);
+    const ROLES: &'static [Role] = &[Role::Admin];
+    const NAMED: &'static str = "admin";
+}
+impl Requirement for AnalystOrIngest {
+    const ROLES: &'static [Role] = &[Role::Analyst, Role::Ingest];
+    const NAMED: &'static str = "analyst or ingest";
 }
 
 /// Extracts the caller from `Authorization: Bearer KEY`: 401 without a valid key, 403 when the key
@@ -339,13 +353,11 @@ impl<R: Requirement> FromRequestParts<AppState> for Authorized<R> {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let key = keys.authenticate(token).ok_or(ApiError::Unauthorized)?;
-        if let Some(role) = R::ROLE {
-            if !key.has(role) {
-                return Err(ApiError::Forbidden {
-                    name: key.name.clone(),
-                    role: role.as_str(),
-                });
-            }
+        if !R::ROLES.is_empty() && !R::ROLES.iter().any(|r| key.has(*r)) {
+            return Err(ApiError::Forbidden {
+                name: key.name.clone(),
+                role: R::NAMED,
+            });
         }
         Ok(Self(
             Caller {

@@ -247,6 +247,10 @@ impl From<EngineError> for ApiError {
                 message: m,
                 details: Vec::new(),
             },
+            EngineError::InvalidPaginationToken(_) => Self::BadRequest {
+                message: e.to_string(),
+                details: Vec::new(),
+            },
             EngineError::CollectionNotFound(_) | EngineError::FaceNotFound { .. } => {
                 Self::NotFound(e.to_string())
             }

@@ -10,11 +10,13 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
+use crate::engine::calls::{AvoidedBy, CallLedger, Operation, Prices};
 use crate::engine::{
-    CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, IndexFacesRequest,
+    CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, HeldFace, IndexFacesRequest,
     IndexFacesResult, SearchByImageResult,
 };
 use crate::model::Timestamp;
@@ -146,6 +148,18 @@ impl Metrics {
         }
     }
 
+    /// Exposes the Rekognition calls of a ledger: `facegraph_rekognition_calls_total{operation}`,
+    /// `facegraph_rekognition_calls_avoided_total{operation,reason}` and the estimated cost of
+    /// both at `prices`, read from the ledger at every scrape.
+    pub fn register_calls(
+        &self,
+        calls: Arc<CallLedger>,
+        prices: Prices,
+    ) -> Result<(), prometheus::Error> {
+        self.registry
+            .register(Box::new(CallsCollector::new(calls, prices)?))
+    }
+
     /// Wraps a store so that every call is timed.
     pub fn timed_store(&self, inner: Arc<dyn GraphStore>) -> Arc<dyn GraphStore> {
         Arc::new(TimedStore {
@@ -162,6 +176,92 @@ impl Metrics {
             seconds: self.engine_seconds.clone(),
             errors: self.engine_errors.clone(),
         })
+    }
+}
+
+/// The Rekognition ledger as Prometheus metrics, built from the ledger's counts at each scrape (the
+/// ledger is the one source; nothing is counted twice).
+#[derive(Debug)]
+struct CallsCollector {
+    calls: Arc<CallLedger>,
+    prices: Prices,
+    made: IntCounterVec,
+    avoided: IntCounterVec,
+    cost: GaugeVec,
+    /// Held while a scrape fills the vectors, so that two scrapes at once do not mix.
+    scrape: std::sync::Mutex<()>,
+}
+
+impl CallsCollector {
+    fn new(calls: Arc<CallLedger>, prices: Prices) -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            calls,
+            prices,
+            made: IntCounterVec::new(
+                Opts::new(
+                    "facegraph_rekognition_calls_total",
+                    "Calls sent to Rekognition, by operation.",
+                ),
+                &["operation"],
+            )?,
+            avoided: IntCounterVec::new(
+                Opts::new(
+                    "facegraph_rekognition_calls_avoided_total",
+                    "Rekognition calls not made, by operation and reason (prefilter, duplicate, bloom_filter).",
+                ),
+                &["operation", "reason"],
+            )?,
+            cost: GaugeVec::new(
+                Opts::new(
+                    "facegraph_rekognition_estimated_cost",
+                    "Estimated cost of the Rekognition calls made and avoided, at the prices of the settings.",
+                ),
+                &["calls", "currency"],
+            )?,
+            scrape: std::sync::Mutex::new(()),
+        })
+    }
+}
+
+impl prometheus::core::Collector for CallsCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        let mut d = self.made.desc();
+        d.extend(self.avoided.desc());
+        d.extend(self.cost.desc());
+        d
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let _scrape = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counts = self.calls.snapshot();
+        // Every operation is exported, zeros included, so that rates start from the first scrape.
+        self.made.reset();
+        self.avoided.reset();
+        for op in Operation::ALL {
+            self.made
+                .with_label_values(&[op.as_str()])
+                .inc_by(counts.made.get(&op).copied().unwrap_or(0));
+        }
+        for ((reason, op), n) in &counts.avoided {
+            self.avoided
+                .with_label_values(&[op.as_str(), reason.as_str()])
+                .inc_by(*n);
+        }
+        let estimate = self.prices.estimate(&counts);
+        let currency = self.prices.currency.as_str();
+        self.cost
+            .with_label_values(&["made", currency])
+            .set(estimate.made);
+        self.cost
+            .with_label_values(&["avoided", currency])
+            .set(estimate.avoided);
+        let mut families = self.made.collect();
+        families.extend(self.avoided.collect());
+        families.extend(self.cost.collect());
+        families
     }
 }
 
@@ -365,6 +465,47 @@ impl GraphStore for TimedStore {
             self.inner.mark_match_events_sent(event_ids, at)
         })
     }
+    // Scoped adjudication (issue 13).
+    fn dirty_faces(&self, limit: usize) -> Result<crate::store::DirtyFaces, StoreError> {
+        self.t("dirty_faces", || self.inner.dirty_faces(limit))
+    }
+    fn clear_dirty(&self, through: i64) -> Result<(), StoreError> {
+        self.t("clear_dirty", || self.inner.clear_dirty(through))
+    }
+    fn similar_edges(
+        &self,
+        ids: &[FaceId],
+    ) -> Result<Vec<(crate::model::Edge, Option<Verdict>)>, StoreError> {
+        self.t("similar_edges", || self.inner.similar_edges(ids))
+    }
+    fn decisions_touching(
+        &self,
+        ids: &[FaceId],
+    ) -> Result<Vec<crate::model::Decision>, StoreError> {
+        self.t("decisions_touching", || self.inner.decisions_touching(ids))
+    }
+    fn clusters_of(&self, ids: &[FaceId]) -> Result<Vec<ClusterMembership>, StoreError> {
+        self.t("clusters_of", || self.inner.clusters_of(ids))
+    }
+    fn replace_some_clusters(
+        &self,
+        removed: &[String],
+        added: &[ClusterMembership],
+    ) -> Result<(), StoreError> {
+        self.t("replace_some_clusters", || {
+            self.inner.replace_some_clusters(removed, added)
+        })
+    }
+    fn cluster_totals(&self) -> Result<crate::store::ClusterTotals, StoreError> {
+        self.t("cluster_totals", || self.inner.cluster_totals())
+    }
+    fn review_page(
+        &self,
+        after: Option<&crate::store::QueuePosition>,
+        limit: usize,
+    ) -> Result<Vec<EdgeRecord>, StoreError> {
+        self.t("review_page", || self.inner.review_page(after, limit))
+    }
 }
 
 /// An engine that times every call of the engine it wraps.
@@ -427,6 +568,18 @@ impl FaceEngine for TimedEngine {
                 .search_faces(collection_id, face_id, threshold, max_faces)
         })
     }
+    fn search_held_face(
+        &self,
+        collection_id: &CollectionId,
+        face: &HeldFace<'_>,
+        threshold: Similarity,
+        max_faces: u32,
+    ) -> Result<Vec<FaceMatch>, EngineError> {
+        self.t("search_held_face", || {
+            self.inner
+                .search_held_face(collection_id, face, threshold, max_faces)
+        })
+    }
     fn search_faces_by_image(
         &self,
         collection_id: &CollectionId,
@@ -458,5 +611,8 @@ impl FaceEngine for TimedEngine {
         self.t("delete_faces", || {
             self.inner.delete_faces(collection_id, face_ids)
         })
+    }
+    fn note_avoided(&self, operation: Operation, reason: AvoidedBy, calls: u64) {
+        self.inner.note_avoided(operation, reason, calls);
     }
 }

@@ -9,14 +9,17 @@
 mod adjudications;
 pub mod auth;
 mod clusters;
+mod collections;
 mod error;
 mod extract;
 mod faces;
 mod health;
 mod images;
 pub mod metrics;
+pub mod rekognition;
 mod review;
 mod rulesets;
+mod search;
 mod server;
 pub mod wire;
 
@@ -37,6 +40,7 @@ pub use error::{ApiError, ErrorBody, FieldError};
 pub use metrics::Metrics;
 
 use crate::adjudication::Adjudicator;
+use crate::engine::routing::Routes;
 use crate::engine::FaceEngine;
 use crate::service::{Facegraph, ServiceError};
 use crate::store::GraphStore;
@@ -94,18 +98,21 @@ struct Shared {
     keys: ApiKeys,
     metrics: Metrics,
     config: ApiConfig,
+    routes: Routes,
     openapi: OnceLock<String>,
 }
 
 impl AppState {
-    /// The state over a store, rules, an optional face engine and the accepted keys. The store and
-    /// the engine are wrapped so that every call is timed in the metrics.
+    /// The state over a store, rules, an optional face engine, the accepted keys and the routed
+    /// collections (which the collection views describe). The store and the engine are wrapped so
+    /// that every call is timed in the metrics.
     pub fn new(
         store: Arc<dyn GraphStore>,
         adjudicator: Adjudicator,
         engine: Option<Arc<dyn FaceEngine>>,
         keys: ApiKeys,
         config: ApiConfig,
+        routes: Routes,
     ) -> Result<Self, prometheus::Error> {
         let metrics = Metrics::new()?;
         let app = Facegraph::new(metrics.timed_store(store), adjudicator);
@@ -116,8 +123,14 @@ impl AppState {
             keys,
             metrics,
             config,
+            routes,
             openapi: OnceLock::new(),
         })))
+    }
+
+    /// The routed collections of the settings.
+    pub fn routes(&self) -> &Routes {
+        &self.0.routes
     }
 
     /// The application (for work that needs no store, such as stateless adjudication).
@@ -188,6 +201,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(adjudications::router())
         .merge(images::router())
+        .merge(collections::router())
+        .merge(search::router())
         .merge(faces::router())
         .merge(clusters::router())
         .merge(review::router())

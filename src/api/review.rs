@@ -14,8 +14,9 @@ use super::error::Fields;
 use super::extract::{decode_cursor, encode_cursor, page_limit, ApiJson, ApiQuery};
 use super::wire::{ChangeOut, MatchOut};
 use super::{ApiError, AppState};
-use crate::model::{DecisionKind, FaceId};
+use crate::model::{DecisionKind, FaceId, FacePair};
 use crate::service::MatchView;
+use crate::store::QueuePosition;
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -85,12 +86,18 @@ fn score(m: &MatchView) -> f64 {
     m.judgement.as_ref().map_or(0.0, |j| j.score)
 }
 
-fn is_after(m: &MatchView, c: &ReviewCursor) -> bool {
-    let s = score(m);
-    s < c.score
-        || (s == c.score
-            && (m.edge.pair.a().as_str(), m.edge.pair.b().as_str())
-                > (c.face_a.as_str(), c.face_b.as_str()))
+impl ReviewCursor {
+    /// Where the page after this cursor starts; a cursor naming no valid pair is refused.
+    fn position(&self) -> Result<QueuePosition, ApiError> {
+        let bad = || ApiError::field("cursor", "is not a cursor this server issued");
+        let a = FaceId::parse(&self.face_a).map_err(|_| bad())?;
+        let b = FaceId::parse(&self.face_b).map_err(|_| bad())?;
+        let pair = FacePair::new(a, b).ok_or_else(bad)?;
+        Ok(QueuePosition {
+            score: self.score,
+            pair,
+        })
+    }
 }
 
 /// The review queue: doubtful matches that band retention kept, self-matches left out.
@@ -109,24 +116,21 @@ async fn review_queue(
 ) -> Result<Json<ReviewPage>, ApiError> {
     let limit = page_limit(q.limit)?;
     let after: Option<ReviewCursor> = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut queue = state.blocking(|app| app.review_queue()).await?;
-    queue.sort_by(|x, y| {
-        score(y)
-            .total_cmp(&score(x))
-            .then_with(|| x.edge.pair.cmp(&y.edge.pair))
+    let after = after.as_ref().map(ReviewCursor::position).transpose()?;
+    // One more than the page, to know whether another follows; read from the stored verdicts.
+    let mut queue = state
+        .blocking(move |app| app.review_page(after.as_ref(), limit + 1))
+        .await?;
+    let more = queue.len() > limit;
+    queue.truncate(limit);
+    let page: Vec<&MatchView> = queue.iter().collect();
+    let next_cursor = more.then(|| page.last()).flatten().map(|m| {
+        encode_cursor(&ReviewCursor {
+            score: score(m),
+            face_a: m.edge.pair.a().to_string(),
+            face_b: m.edge.pair.b().to_string(),
+        })
     });
-    let start = after.map_or(0, |c| queue.partition_point(|m| !is_after(m, &c)));
-    let page: Vec<&MatchView> = queue.iter().skip(start).take(limit).collect();
-    let next_cursor = (start + page.len() < queue.len())
-        .then(|| page.last())
-        .flatten()
-        .map(|m| {
-            encode_cursor(&ReviewCursor {
-                score: score(m),
-                face_a: m.edge.pair.a().to_string(),
-                face_b: m.edge.pair.b().to_string(),
-            })
-        });
     Ok(Json(ReviewPage {
         matches: page.into_iter().map(MatchOut::from).collect(),
         next_cursor,

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::model::{Decision, Evidence, Judgement, Reason};
-use crate::service::{ClusterView, Explanation, MatchView, VerdictChange};
+use crate::service::{
+    ClusterView, CollectionView, Explanation, MatchView, SearchReport, VerdictChange,
+};
 use crate::store::FaceRecord;
 
 /// One reason behind a verdict.
@@ -138,17 +140,17 @@ impl From<&FaceRecord> for FaceOut {
                 confidence: g.confidence.get(),
             }),
             age_range: a.age.map(|r| AgeRangeJson {
-                low: r.low,
-                high: r.high,
+                low: r.low(),
+                high: r.high(),
             }),
             quality: a.quality.map(|q| QualityJson {
-                brightness: f64::from(q.brightness),
-                sharpness: f64::from(q.sharpness),
+                brightness: f64::from(q.brightness()),
+                sharpness: f64::from(q.sharpness()),
             }),
             pose: a.pose.map(|p| PoseJson {
-                yaw: f64::from(p.yaw),
-                pitch: f64::from(p.pitch),
-                roll: f64::from(p.roll),
+                yaw: f64::from(p.yaw()),
+                pitch: f64::from(p.pitch()),
+                roll: f64::from(p.roll()),
             }),
             is_largest: f.face.is_largest,
             indexed_at: f.face.indexed_at.to_string(),
@@ -399,6 +401,157 @@ impl From<&Explanation> for ExplanationOut {
             stored: ex.stored.as_ref().map(MatchOut::from),
             current: ex.current.as_ref().map(JudgementOut::from),
             decisions: ex.decisions.iter().map(DecisionRecordOut::from).collect(),
+        }
+    }
+}
+
+/// A face collection (`GET /v1/collections`, `facegraph collections list --json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionOut {
+    /// The collection's id.
+    pub collection_id: String,
+    /// Faces it holds; for a routed id, its whole family's.
+    pub face_count: u64,
+    /// The engine's face model version.
+    pub face_model_version: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// For a routed id: how it is routed, and its family.
+    pub route: Option<RouteOut>,
+    /// For a collection of a route's family: the routed id it belongs to.
+    pub routed_by: Option<String>,
+    /// For a collection of a route's family: its key there (a tenant, a month).
+    pub route_key: Option<String>,
+}
+
+/// How a routed collection id is routed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteOut {
+    /// `tenant` or `month`.
+    #[schema(example = "tenant")]
+    pub key: &'static str,
+    /// A collection of the family takes faces until it holds this many.
+    pub max_faces: u64,
+    /// `route` (the face's own family) or `all` (every family): what a search of a face covers.
+    pub search: &'static str,
+    /// The family's collections, in id order.
+    pub collections: Vec<RouteMemberOut>,
+}
+
+/// A collection of a route's family.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteMemberOut {
+    /// Its id: the routed id, the key and its number, such as `customers.acme.0002`.
+    pub collection_id: String,
+    /// Faces it holds.
+    pub face_count: u64,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&CollectionView> for CollectionOut {
+    fn from(v: &CollectionView) -> Self {
+        Self {
+            collection_id: v.info.collection_id.to_string(),
+            face_count: v.info.face_count,
+            face_model_version: v.info.face_model_version.clone(),
+            created_at: v.info.created_at.to_string(),
+            route: v.route.as_ref().map(|r| RouteOut {
+                key: r.key,
+                max_faces: r.max_faces,
+                search: r.search,
+                collections: r
+                    .collections
+                    .iter()
+                    .map(|c| RouteMemberOut {
+                        collection_id: c.collection_id.to_string(),
+                        face_count: c.face_count,
+                        created_at: c.created_at.to_string(),
+                    })
+                    .collect(),
+            }),
+            routed_by: v.member_of.as_ref().map(|(r, _)| r.to_string()),
+            route_key: v.member_of.as_ref().map(|(_, k)| k.clone()),
+        }
+    }
+}
+
+/// A bounding box as ratios of the image's width and height.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BoundingBoxJson {
+    /// Left edge.
+    pub left: f64,
+    /// Top edge.
+    pub top: f64,
+    /// Width.
+    pub width: f64,
+    /// Height.
+    pub height: f64,
+}
+
+/// What a search found (`POST /v1/search`, `facegraph search --json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchOut {
+    /// The collection searched; a routed id's family was searched.
+    pub collection_id: String,
+    /// The face searched, for a search by face.
+    pub searched_face_id: Option<String>,
+    /// Where the face searched is, for a search by image (its largest face).
+    pub searched_bounding_box: Option<BoundingBoxJson>,
+    /// The detector's confidence in that face, 0-100.
+    pub searched_confidence: Option<f64>,
+    /// The faces found, most similar first.
+    pub matches: Vec<SearchHitOut>,
+}
+
+/// A face found by a search.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHitOut {
+    /// The face.
+    pub face_id: String,
+    /// How similar, 0-100.
+    pub similarity: f64,
+    /// Its image.
+    pub image_id: String,
+    /// The caller's name for its image.
+    pub external_image_id: Option<String>,
+    /// Whether the graph holds the face (false: indexed outside facegraph).
+    pub in_graph: bool,
+    /// The collection that holds it, as the graph recorded it.
+    pub collection_id: Option<String>,
+    /// The subject behind its image, as the graph recorded it.
+    pub subject_id: Option<String>,
+}
+
+impl From<&SearchReport> for SearchOut {
+    fn from(r: &SearchReport) -> Self {
+        Self {
+            collection_id: r.collection_id.to_string(),
+            searched_face_id: r.searched_face.as_ref().map(ToString::to_string),
+            searched_bounding_box: r.searched_bbox.map(|b| BoundingBoxJson {
+                left: f64::from(b.left),
+                top: f64::from(b.top),
+                width: f64::from(b.width),
+                height: f64::from(b.height),
+            }),
+            searched_confidence: r.searched_confidence.map(|c| c.get()),
+            matches: r
+                .hits
+                .iter()
+                .map(|h| SearchHitOut {
+                    face_id: h.found.face_id.to_string(),
+                    similarity: h.found.similarity.get(),
+                    image_id: h.found.image_id.to_string(),
+                    external_image_id: h.found.external_image_id.as_ref().map(ToString::to_string),
+                    in_graph: h.face.is_some(),
+                    collection_id: h.face.as_ref().map(|f| f.face.collection_id.to_string()),
+                    subject_id: h
+                        .face
+                        .as_ref()
+                        .and_then(|f| f.subject.as_ref())
+                        .map(ToString::to_string),
+                })
+                .collect(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Nothing below this module imports clap, anyhow or the CLI; `tests/architecture.rs` checks it.
 
 mod bench;
+mod collections;
 mod graph;
 mod models;
 mod neo4j;
@@ -31,8 +32,11 @@ pub struct Cli {
     /// Where the graph, the local engine's collections and other state live.
     #[arg(long, global = true, env = "FACEGRAPH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// A TOML settings file: data_dir, rules, collection_id, listen, models_dir, store, api_keys
-    /// and a [neo4j] table (user, password, database); see the README.
+    /// A TOML settings file: data_dir, rules, collection_id, listen, models_dir, store, engine,
+    /// api_keys, a [neo4j] table (user, password, database), [rekognition] (region, endpoint,
+    /// requests_per_second, max_attempts, prefilter, prefilter_min_confidence, currency,
+    /// price_per_1000), [rekognition_endpoint] (listen, access_keys) and [[routes]]
+    /// (collection_id, key, separator, max_faces, search); see the README.
     #[arg(long, global = true, env = "FACEGRAPH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A rule set TOML file to adjudicate with instead of the built-in default.
@@ -46,6 +50,12 @@ pub struct Cli {
     /// FACEGRAPH_NEO4J_USER, FACEGRAPH_NEO4J_PASSWORD and FACEGRAPH_NEO4J_DATABASE.
     #[arg(long, global = true, env = "FACEGRAPH_STORE", value_name = "STORE")]
     pub store: Option<String>,
+    /// The face engine that indexes and searches faces: `local` (the models in-process, the
+    /// default) or `rekognition` (AWS Rekognition through its SDK: credentials and region from the
+    /// AWS default chain, the endpoint from AWS_ENDPOINT_URL_REKOGNITION or the [rekognition]
+    /// table of the settings).
+    #[arg(long, global = true, env = "FACEGRAPH_ENGINE", value_name = "ENGINE")]
+    pub engine: Option<String>,
     /// When another process writes to the data directory, fail at once naming it instead of
     /// waiting for it to finish.
     #[arg(long, global = true)]
@@ -61,15 +71,27 @@ pub enum Command {
     /// Ingest saved Rekognition responses (IndexFaces, SearchFaces, SearchFacesByImage, ListFaces;
     /// PascalCase or the Java SDK's camelCase), then adjudicate.
     IngestRekognition(saved::IngestRekognitionArgs),
-    /// The whole pipeline on a directory of photos with the local engine: index, search every new
+    /// The whole pipeline on a directory of photos with the face engine: index, search every new
     /// face, store, adjudicate, cluster.
     Ingest(photos::ingest::IngestPhotosArgs),
     /// Index every face of a directory of photos into a collection, search each face against it, and
     /// print the matches.
     MatchFaces(photos::match_faces::MatchFacesArgs),
+    /// The face engine's collections: list, create, describe, delete (a routed id with its family).
+    Collections {
+        /// What to do.
+        #[command(subcommand)]
+        action: collections::CollectionsCommand,
+    },
+    /// Search a collection (a routed id: its family) for a face, by its id or by an image.
+    Search(collections::SearchArgs),
     /// The local engine's accuracy on labelled photos: detection recall, pair accuracy, ROC AUC,
     /// gender accuracy.
     Eval(photos::eval::EvalArgs),
+    /// What the rules add to the engine's similarity on labelled photos: impostor and genuine pairs
+    /// confirmed, kept and rejected, the review load, the engine alone at the same impostor count,
+    /// and fraud leads against identities, for the default rule set and others.
+    EvalAdjudication(photos::eval_adjudication::EvalAdjudicationArgs),
     /// List candidate matches with their verdicts.
     Matches(graph::MatchesArgs),
     /// Explain the verdict on a pair of faces.
@@ -116,6 +138,12 @@ pub enum Command {
     /// Uploads per second end to end through the stream (the broker in FACEGRAPH_KAFKA_BROKERS,
     /// every stage, the embedded store), with generated faces or the local engine.
     BenchStream(bench::stream::BenchStreamArgs),
+    /// What Rekognition's protocol costs per call: IndexFaces and SearchFaces through the
+    /// Rekognition engine and the compatible endpoint against the local engine called directly.
+    BenchRekognition(bench::rekognition::BenchRekognitionArgs),
+    /// A search fanned out over a routed collection's family against one collection of the same
+    /// faces, on generated vectors (4 x 250k against 1M by default).
+    BenchRouting(bench::routing::BenchRoutingArgs),
     /// The Neo4j store (`--store bolt://HOST:PORT`): apply the schema, benchmark writes and queries.
     Neo4j {
         /// What to do.
@@ -136,6 +164,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         rules: cli.rules.clone(),
         models_dir: cli.models_dir.clone(),
         store: cli.store.clone(),
+        engine: cli.engine.clone(),
     };
     let settings = Settings::load(&overrides)?;
     let shell = Shell {
@@ -152,7 +181,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::IngestRekognition(args) => saved::run(&shell, &args, &mut out)?,
         Command::Ingest(args) => photos::ingest::run(&shell, &args, &mut out)?,
         Command::MatchFaces(args) => photos::match_faces::run(&shell, &args, &mut out)?,
+        Command::Collections { action } => collections::collections(&shell, &action, &mut out)?,
+        Command::Search(args) => collections::search(&shell, &args, &mut out)?,
         Command::Eval(args) => photos::eval::run(&shell.settings, &args, &mut out)?,
+        Command::EvalAdjudication(args) => photos::eval_adjudication::run(&shell, &args, &mut out)?,
         Command::Matches(args) => graph::matches(&shell, &args, &mut out)?,
         Command::Explain(args) => graph::explain(&shell, &args, &mut out)?,
         Command::Decide(args) => graph::decide(&shell, &args, &mut out)?,
@@ -172,6 +204,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::BenchEngine(args) => {
             bench::engine::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
         }
+        Command::BenchRekognition(args) => {
+            bench::rekognition::run(&shell.settings.models_dir, &args, &mut out).map(|()| 0)?
+        }
+        Command::BenchRouting(args) => bench::routing::run(&args, &mut out).map(|()| 0)?,
         Command::Neo4j { action } => neo4j::run(&shell.settings, &action, &mut out)?,
         Command::BenchStream(args) => bench::stream::run(&shell, &args, &mut out).map(|()| 0)?,
     };

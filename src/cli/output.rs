@@ -10,15 +10,19 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::photos::eval_adjudication::EvalRun;
 use super::photos::ingest::PhotoIngestSummary;
 use super::photos::PhotoFile;
 use crate::adjudication::{Adjudicator, RuleSet};
-use crate::api::wire::{ChangeOut, ClusterSummary, ExplanationOut, MatchOut};
+use crate::api::wire::{
+    ChangeOut, ClusterSummary, CollectionOut, ExplanationOut, MatchOut, SearchOut,
+};
+use crate::engine::calls::{AvoidedBy, CallCounts, Operation, Prices};
 use crate::files::FileError;
 use crate::model::{similarity_decimals, DecisionKind, Evidence, FaceId, Judgement};
 use crate::service::{
-    ClusterView, DecisionImport, Explanation, IngestReport, MatchView, Readjudication,
-    SavedFileError, StagedImage, VerdictChange,
+    ClusterView, CollectionView, DecisionImport, Explanation, IngestReport, MatchView,
+    Readjudication, SavedFileError, SearchReport, StagedImage, VerdictChange,
 };
 use crate::store::{FaceRecord, StoreStats};
 
@@ -265,12 +269,13 @@ fn describe_face(f: &FaceRecord) -> String {
         ));
     }
     if let Some(r) = a.age {
-        parts.push(format!("age {}-{}", r.low, r.high));
+        parts.push(format!("age {}-{}", r.low(), r.high()));
     }
     if let Some(q) = a.quality {
         parts.push(format!(
             "brightness {:.0} sharpness {:.0}",
-            q.brightness, q.sharpness
+            q.brightness(),
+            q.sharpness()
         ));
     }
     parts.join(", ")
@@ -623,6 +628,9 @@ pub fn photo_ingest_summary(
         "Searches: {faces} faces searched, {hits} hits at or above {}",
         s.threshold.get()
     )?;
+    if let Some(calls) = &s.calls {
+        rekognition_calls(calls, s.prices, out)?;
+    }
     writeln!(
         out,
         "{}",
@@ -654,6 +662,215 @@ pub fn photo_ingest_summary(
         out,
         "Next: facegraph matches | clusters | review | explain FACE_A FACE_B"
     )?;
+    Ok(())
+}
+
+/// The Rekognition bill of a run: `Rekognition calls: N made, M avoided (…)`, then the calls made
+/// by operation, the calls avoided by reason, and the estimated cost of both.
+pub fn rekognition_calls(counts: &CallCounts, prices: &Prices, out: &mut impl Write) -> Result<()> {
+    let reasons: Vec<String> = AvoidedBy::ALL
+        .iter()
+        .map(|r| {
+            let name = match r {
+                AvoidedBy::Prefilter => "pre-filter",
+                AvoidedBy::Duplicate => "duplicates",
+                AvoidedBy::BloomFilter => "Bloom filter",
+            };
+            format!("{name} {}", counts.avoided_by(*r))
+        })
+        .collect();
+    writeln!(
+        out,
+        "Rekognition calls: {} made, {} avoided ({})",
+        counts.made_total(),
+        counts.avoided_total(),
+        reasons.join(", ")
+    )?;
+    let by_op = |pick: &dyn Fn(Operation) -> u64| -> String {
+        let parts: Vec<String> = Operation::ALL
+            .iter()
+            .filter_map(|op| {
+                let n = pick(*op);
+                (n > 0).then(|| format!("{} {n}", op.as_str()))
+            })
+            .collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    };
+    writeln!(
+        out,
+        "  made: {}",
+        by_op(&|op| counts.made.get(&op).copied().unwrap_or(0))
+    )?;
+    for reason in AvoidedBy::ALL {
+        if counts.avoided_by(reason) > 0 {
+            writeln!(
+                out,
+                "  avoided {}: {}",
+                reason.describe(),
+                by_op(&|op| counts.avoided.get(&(reason, op)).copied().unwrap_or(0))
+            )?;
+        }
+    }
+    let cost = prices.estimate(counts);
+    let priced: Vec<String> = Operation::ALL
+        .iter()
+        .filter(|op| prices.per_1000(**op) > 0.0)
+        .map(|op| format!("{} {}", op.as_str(), prices.per_1000(*op)))
+        .collect();
+    writeln!(
+        out,
+        "  estimated cost: {:.4} {cur} made, {:.4} {cur} avoided (per 1,000 calls: {}; estimates, set [rekognition.price_per_1000] to the account's prices)",
+        cost.made,
+        cost.avoided,
+        if priced.is_empty() { "all free".to_owned() } else { priced.join(", ") },
+        cur = prices.currency,
+    )?;
+    Ok(())
+}
+
+/// Collections as JSON lines (the REST API's `CollectionOut`).
+pub fn collection_lines(views: &[CollectionView], out: &mut impl Write) -> Result<()> {
+    json_lines(views.iter().map(CollectionOut::from), out)
+}
+
+/// Collections as a table: id, faces, model version, created, and the routing of each.
+pub fn collection_table(views: &[CollectionView], out: &mut impl Write) -> Result<()> {
+    let rows: Vec<Vec<String>> = views
+        .iter()
+        .map(|v| {
+            vec![
+                v.info.collection_id.to_string(),
+                v.info.face_count.to_string(),
+                v.info.face_model_version.clone(),
+                v.info.created_at.to_string(),
+                routing_note(v),
+            ]
+        })
+        .collect();
+    write!(
+        out,
+        "{}",
+        table(
+            &["Collection", "Faces", "Face model", "Created", "Routing"],
+            &rows
+        )
+    )?;
+    Ok(())
+}
+
+fn routing_note(v: &CollectionView) -> String {
+    match (&v.route, &v.member_of) {
+        (Some(r), _) => format!(
+            "routed by {}, {} collections of at most {} faces, searches cover {}",
+            r.key,
+            r.collections.len(),
+            r.max_faces,
+            if r.search == "all" {
+                "all of them"
+            } else {
+                "the face's own key"
+            }
+        ),
+        (None, Some((routed, key))) => format!("{key} of {routed}"),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+/// One collection for people: its figures, then a routed id's family collection by collection.
+pub fn collection_detail(v: &CollectionView, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "Collection: {}", v.info.collection_id)?;
+    writeln!(out, "Faces: {}", v.info.face_count)?;
+    writeln!(out, "Face model: {}", v.info.face_model_version)?;
+    writeln!(out, "Created: {}", v.info.created_at)?;
+    writeln!(out, "Routing: {}", routing_note(v))?;
+    if let Some(r) = &v.route {
+        let rows: Vec<Vec<String>> = r
+            .collections
+            .iter()
+            .map(|c| {
+                vec![
+                    c.collection_id.to_string(),
+                    c.face_count.to_string(),
+                    c.created_at.to_string(),
+                ]
+            })
+            .collect();
+        write!(out, "{}", table(&["Collection", "Faces", "Created"], &rows))?;
+    }
+    Ok(())
+}
+
+/// A search's result as JSON (the REST API's `SearchOut`).
+pub fn search_json(report: &SearchReport, out: &mut impl Write) -> Result<()> {
+    json_lines(std::iter::once(SearchOut::from(report)), out)
+}
+
+/// A search's result for people: what was searched, then the hits with what the graph knows.
+pub fn search_table(report: &SearchReport, out: &mut impl Write) -> Result<()> {
+    match (&report.searched_face, &report.searched_bbox) {
+        (Some(face), _) => writeln!(
+            out,
+            "Searched collection {} for face {face}: {} faces found",
+            report.collection_id,
+            report.hits.len()
+        )?,
+        (None, Some(b)) => writeln!(
+            out,
+            "Searched collection {} for the largest face of the image (left {:.3}, top {:.3}, width {:.3}, height {:.3}): {} faces found",
+            report.collection_id,
+            b.left,
+            b.top,
+            b.width,
+            b.height,
+            report.hits.len()
+        )?,
+        (None, None) => writeln!(
+            out,
+            "Searched collection {}: {} faces found",
+            report.collection_id,
+            report.hits.len()
+        )?,
+    }
+    let rows: Vec<Vec<String>> = report
+        .hits
+        .iter()
+        .map(|h| {
+            let f = h.face.as_ref();
+            vec![
+                h.found.face_id.to_string(),
+                similarity(h.found.similarity.get()),
+                h.found
+                    .external_image_id
+                    .as_ref()
+                    .map_or("-".to_owned(), ToString::to_string),
+                f.and_then(|f| f.subject.as_ref())
+                    .map_or("-".to_owned(), ToString::to_string),
+                f.map_or("(not in the graph)".to_owned(), |f| {
+                    f.face.collection_id.to_string()
+                }),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        write!(
+            out,
+            "{}",
+            table(
+                &[
+                    "Face ID",
+                    "Similarity",
+                    "External Image ID",
+                    "Subject",
+                    "Collection"
+                ],
+                &rows
+            )
+        )?;
+    }
     Ok(())
 }
 
@@ -803,4 +1020,162 @@ pub fn backfill_day(
         cluster_counts(&report.adjudication)
     )?;
     Ok(())
+}
+fn percent(x: usize, of: usize) -> String {
+    if of == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}%", 100.0 * x as f64 / of as f64)
+    }
+}
+
+/// What `eval-adjudication` measured, for people: one block per rule set, the band alone first,
+/// each with the targets it is held to.
+pub fn eval_adjudication_report(
+    runs: &[EvalRun],
+    photos: usize,
+    labels: &Path,
+    out: &mut impl Write,
+) -> Result<()> {
+    let Some(yardstick) = runs.first() else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "{photos} photos of {} with one labelled face, each its own customer, ingested with the \
+         defaults; pairs of faces of different customers, by identity:",
+        labels.display()
+    )?;
+    for run in runs {
+        let f = &run.figures;
+        let c = &f.clusters;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "== {} ({}), {} labelled faces",
+            run.name, f.rule_set, f.faces
+        )?;
+        writeln!(
+            out,
+            "impostor pairs {}: confirmed {}, review {} ({}), with an edge {}",
+            f.impostor.total,
+            f.impostor.confirmed,
+            f.impostor.review,
+            percent(f.impostor.review, f.impostor.total),
+            f.impostor.with_edge
+        )?;
+        writeln!(
+            out,
+            "genuine pairs {}: confirmed {} ({}), review {}, kept {} ({}), rejected or never found {}",
+            f.genuine.total,
+            f.genuine.confirmed,
+            percent(f.genuine.confirmed, f.genuine.total),
+            f.genuine.review,
+            f.genuine.kept(),
+            percent(f.genuine.kept(), f.genuine.total),
+            f.genuine.rejected()
+        )?;
+        writeln!(
+            out,
+            "  joined through photos of the same person at the review band: {}, kept {} ({})",
+            f.genuine_joined,
+            f.genuine_joined_kept,
+            percent(f.genuine_joined_kept, f.genuine_joined)
+        )?;
+        writeln!(
+            out,
+            "review load: {} review verdicts, {} in the analysts' queue",
+            f.review, f.review_queue
+        )?;
+        let cut = f.engine_alone.above.map_or("every edge".to_owned(), |a| {
+            format!("similarity above {}", similarity(a))
+        });
+        writeln!(
+            out,
+            "engine alone at the same impostor count ({cut}): genuine confirmed {} ({}), impostors {}",
+            f.engine_alone.genuine_confirmed,
+            percent(f.engine_alone.genuine_confirmed, f.genuine.total),
+            f.engine_alone.impostors_confirmed
+        )?;
+        writeln!(
+            out,
+            "clusters {} ({} fraud leads, {} mixing identities); fraud-lead pairs: precision {} ({} of {}), recall {} ({} of {})",
+            c.clusters,
+            c.leads,
+            c.mixed,
+            percent(c.lead_pairs_genuine, c.lead_pairs),
+            c.lead_pairs_genuine,
+            c.lead_pairs,
+            percent(c.lead_pairs_genuine, f.genuine.total),
+            c.lead_pairs_genuine,
+            f.genuine.total
+        )?;
+        writeln!(
+            out,
+            "identities with photos under two or more customers found as exactly one lead: {} of {}; \
+             sets the band joins in one lead: {} of {}",
+            c.identities_as_one_lead, c.identities, c.band_groups_in_one_lead, c.band_groups
+        )?;
+        if !std::ptr::eq(run, yardstick) {
+            for t in f.targets(&yardstick.figures) {
+                writeln!(
+                    out,
+                    "  [{}] {}: {}",
+                    if t.met { "met" } else { "MISSED" },
+                    t.target,
+                    t.measured
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `eval-adjudication` measured, for scripts: one JSON object per rule set.
+pub fn eval_adjudication_json(runs: &[EvalRun], out: &mut impl Write) -> Result<()> {
+    let yardstick = runs.first().map(|r| &r.figures);
+    let pairs = |p: &crate::adjudication::PairCounts| {
+        serde_json::json!({
+            "total": p.total, "with_edge": p.with_edge, "confirmed": p.confirmed,
+            "review": p.review, "kept": p.kept(), "rejected": p.rejected(),
+        })
+    };
+    json_lines(
+        runs.iter().map(|run| {
+            let f = &run.figures;
+            let c = &f.clusters;
+            let targets: Vec<serde_json::Value> = match yardstick {
+                Some(y) if !std::ptr::eq(y, f) => f
+                    .targets(y)
+                    .into_iter()
+                    .map(|t| serde_json::json!({"target": t.target, "measured": t.measured, "met": t.met}))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            serde_json::json!({
+                "name": run.name,
+                "rule_set": f.rule_set,
+                "labelled_faces": f.faces,
+                "impostor_pairs": pairs(&f.impostor),
+                "genuine_pairs": pairs(&f.genuine),
+                "genuine_joined": f.genuine_joined,
+                "genuine_joined_kept": f.genuine_joined_kept,
+                "review": f.review,
+                "review_queue": f.review_queue,
+                "engine_alone": {
+                    "above": f.engine_alone.above,
+                    "impostors_confirmed": f.engine_alone.impostors_confirmed,
+                    "genuine_confirmed": f.engine_alone.genuine_confirmed,
+                },
+                "clusters": {
+                    "clusters": c.clusters, "fraud_leads": c.leads, "mixed": c.mixed,
+                    "lead_pairs": c.lead_pairs, "lead_pairs_genuine": c.lead_pairs_genuine,
+                    "identities": c.identities, "identities_as_one_lead": c.identities_as_one_lead,
+                    "band_groups": c.band_groups, "band_groups_in_one_lead": c.band_groups_in_one_lead,
+                },
+                "targets": targets,
+            })
+        }),
+        out,
+    )
 }

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{output, Shell};
+use crate::api::rekognition::{self, AccessKeys, EndpointConfig};
 use crate::api::{hash_key, ApiConfig, ApiKey, Role};
 use crate::engine::FaceEngine;
 use crate::model::Similarity;
@@ -28,7 +29,7 @@ pub struct ServeArgs {
     /// Serve without authentication: every caller gets every role. For local experiments only.
     #[arg(long)]
     pub insecure_no_auth: bool,
-    /// Serve without the local face engine (no models are loaded; image uploads answer 503).
+    /// Serve without the face engine (no models are loaded; image uploads answer 503).
     #[arg(long)]
     pub no_engine: bool,
     /// Also run the stream (every stage) in this process, which owns the data directory; its
@@ -41,6 +42,12 @@ pub struct ServeArgs {
     /// In async mode, at most this many messages in flight per stage.
     #[arg(long, default_value_t = 8, value_name = "N", requires = "stream")]
     pub stream_concurrency: usize,
+    /// Also answer Rekognition's own protocol (AWS JSON 1.1, SigV4) on this address, with the
+    /// face engine behind it, for any AWS SDK (`listen` in [rekognition_endpoint];
+    /// FACEGRAPH_REKOGNITION_LISTEN). Its access keys come from FACEGRAPH_AWS_ACCESS_KEYS
+    /// (ACCESS_KEY_ID:SECRET,...) or [[rekognition_endpoint.access_keys]].
+    #[arg(long, value_name = "ADDR")]
+    pub rekognition_listen: Option<String>,
 }
 
 /// `api-key` subcommands.
@@ -72,6 +79,7 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
+    let rekognition_addr = rekognition_address(settings, args)?;
     let mut access = Access::write(shell.wait);
     if !args.no_engine {
         access = access.with_engine();
@@ -93,7 +101,7 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
         let pipeline = super::stream::PipelineArgs {
             collection_id: None,
             match_confidence_threshold: Similarity::new(DEFAULT_SEARCH_THRESHOLD)?,
-            engine: super::stream::EngineArg::Local,
+            faces: super::stream::FacesArg::Models,
         };
         let config = super::stream::config(
             shell,
@@ -110,6 +118,17 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
         None
     };
     let state = app.api_state(engine, args.insecure_no_auth, ApiConfig::default())?;
+    // The endpoint uses the engine as the REST API does, timed in the same metrics.
+    let rekognition = match rekognition_addr {
+        Some(addr) => {
+            let engine = state.engine().cloned().with_context(|| {
+                "--rekognition-listen needs the face engine: drop --no-engine, and fetch the \
+                 models (facegraph models fetch) when the engine is the local one"
+            })?;
+            Some((addr, engine))
+        }
+        None => None,
+    };
     if args.insecure_no_auth {
         tracing::warn!("serving WITHOUT authentication (--insecure-no-auth): anyone who can reach the port can read and decide");
         output::warning("serving without authentication (--insecure-no-auth)");
@@ -119,19 +138,44 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
         .build()
         .context("cannot start the async runtime")?;
     let graph = app.graph().clone();
+    let keys = AccessKeys::new(&settings.rekognition_endpoint.access_keys);
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr().context("no local address")?;
+        // One signal stops both servers and the stream.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_tx = std::sync::Arc::new(stop_tx);
+        let on_signal = std::sync::Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = on_signal.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let endpoint = match rekognition {
+            Some((rek_addr, engine)) => {
+                let rek_listener = tokio::net::TcpListener::bind(rek_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {rek_addr}"))?;
+                let rek_local = rek_listener.local_addr().context("no local address")?;
+                tracing::info!(%rek_local, "the Rekognition-compatible endpoint is serving");
+                output::notice(&format!(
+                    "Rekognition-compatible endpoint on http://{rek_local}"
+                ));
+                Some(tokio::spawn(rekognition::run(
+                    rek_listener,
+                    engine,
+                    EndpointConfig::new(keys),
+                    stopped(stop_rx.clone()),
+                )))
+            }
+            None => None,
+        };
         tracing::info!(%local, "facegraph is serving");
         output::notice(&format!("serving on http://{local}"));
-        // One signal stops both the server and the stream.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let stop = std::sync::Arc::new(stop);
-        let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
         let streaming = match stream {
             Some((engine, config)) => {
                 let metrics = crate::stream::StreamMetrics::register(state.metrics().registry())?;
@@ -141,9 +185,9 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
                     Some(engine),
                     config,
                     metrics,
-                    stopping(stopped.clone()),
+                    stopped(stop_rx.clone()),
                 );
-                let stop = std::sync::Arc::clone(&stop);
+                let stop = std::sync::Arc::clone(&stop_tx);
                 Some(tokio::spawn(async move {
                     let result = run.await;
                     if result.is_err() {
@@ -156,13 +200,15 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
             }
             None => None,
         };
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            let _ = stop.send(true);
-        });
-        crate::api::run(listener, state, stopping(stopped))
+        crate::api::run(listener, state, stopped(stop_rx))
             .await
             .context("the server failed")?;
+        if let Some(endpoint) = endpoint {
+            endpoint
+                .await
+                .context("the Rekognition-compatible endpoint stopped abnormally")?
+                .context("the Rekognition-compatible endpoint failed")?;
+        }
         if let Some(streaming) = streaming {
             streaming
                 .await
@@ -179,6 +225,32 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
     served?;
     drop(app);
     Ok(0)
+}
+
+/// Where the Rekognition-compatible endpoint listens, if anywhere; it needs access keys, since
+/// every request it takes is signed.
+fn rekognition_address(
+    settings: &crate::settings::Settings,
+    args: &ServeArgs,
+) -> Result<Option<SocketAddr>> {
+    let Some(listen) = args
+        .rekognition_listen
+        .clone()
+        .or_else(|| settings.rekognition_endpoint.listen.clone())
+    else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = listen.parse().with_context(|| {
+        format!("--rekognition-listen {listen:?} is not an address like 127.0.0.1:9000")
+    })?;
+    if settings.rekognition_endpoint.access_keys.is_empty() {
+        bail!(
+            "the Rekognition-compatible endpoint has no access keys: set \
+             FACEGRAPH_AWS_ACCESS_KEYS=ACCESS_KEY_ID:SECRET,... or add \
+             [[rekognition_endpoint.access_keys]] entries to the config file"
+        );
+    }
+    Ok(Some(addr))
 }
 
 /// Completes the uploads a crash left pending before serving new ones.
@@ -207,8 +279,8 @@ fn resume(app: &App, engine: &dyn FaceEngine) -> Result<()> {
     Ok(())
 }
 
-/// The local engine over the data directory. Without models the server still serves adjudications
-/// (image uploads answer 503) and says loudly how to get the models.
+/// The engine of the settings. Without the local engine's models the server still serves
+/// adjudications (image uploads answer 503) and says loudly how to get the models.
 fn local_engine(app: &App) -> Result<Option<Arc<dyn FaceEngine>>> {
     match app.engine() {
         Ok(engine) => Ok(Some(engine)),

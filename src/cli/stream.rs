@@ -22,11 +22,12 @@ use crate::startup::{Access, App};
 use crate::stream::backfill::{self, Day, DayOptions};
 use crate::stream::{self as pipeline, Mode, Stage, StreamConfig, StreamMetrics};
 
-/// The face engine of a stream or a backfill.
+/// Where a stream's or a backfill's faces come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EngineArg {
-    /// The local engine: the face models of the cache, collections in the data directory.
-    Local,
+pub enum FacesArg {
+    /// The face engine the settings name (`--engine`): the local engine with its models, or
+    /// Rekognition.
+    Models,
     /// The local engine's collections with faces generated from generated images instead of the
     /// models (no inference): for load and fault tests of the pipeline around the engine.
     Generated,
@@ -61,9 +62,10 @@ pub struct PipelineArgs {
     /// Searches return hits at or above this similarity, 0-100.
     #[arg(long, default_value = "80", value_parser = parse_threshold, value_name = "0-100")]
     pub match_confidence_threshold: Similarity,
-    /// The face engine.
-    #[arg(long, value_enum, default_value_t = EngineArg::Local)]
-    pub engine: EngineArg,
+    /// Where faces come from: the face engine the settings name (`--engine`), or faces generated
+    /// from generated images (no inference, for load and fault tests).
+    #[arg(long, value_enum, default_value_t = FacesArg::Models)]
+    pub faces: FacesArg,
 }
 
 /// Arguments of `stream`.
@@ -123,11 +125,11 @@ impl PipelineArgs {
     }
 }
 
-/// The engine `which` over the data directory of `app`, which holds its lock.
-pub(super) fn engine(app: &App, which: EngineArg) -> Result<Arc<dyn FaceEngine>> {
+/// The face engine for `which` over the data directory of `app`, which holds its lock.
+pub(super) fn engine(app: &App, which: FacesArg) -> Result<Arc<dyn FaceEngine>> {
     Ok(match which {
-        EngineArg::Local => app.engine()?,
-        EngineArg::Generated => {
+        FacesArg::Models => app.engine()?,
+        FacesArg::Generated => {
             assert!(
                 app.holds_lock(),
                 "the engine's collections need the data directory's lock"
@@ -208,7 +210,7 @@ pub(super) fn run(shell: &Shell, args: &StreamArgs) -> Result<i32> {
     }
     let app = App::build(&shell.settings, access, &super::waiting)?;
     let engine = if needs_engine {
-        Some(engine(&app, args.pipeline.engine)?)
+        Some(engine(&app, args.pipeline.faces)?)
     } else {
         None
     };
@@ -331,7 +333,7 @@ pub(super) fn backfill(shell: &Shell, args: &BackfillArgs, out: &mut impl Write)
     if args.publish {
         return publish(shell, &app, &todo, &cursor, out);
     }
-    let engine = engine(&app, args.pipeline.engine)?;
+    let engine = engine(&app, args.pipeline.faces)?;
     let search = args.pipeline.search();
     // An upload a crash interrupted (the last run stopped inside a day) is completed first.
     let resumed = graph.resume_uploads(engine.as_ref(), search)?;

@@ -1,16 +1,27 @@
 //! The `FaceEngine` port: face collections with Rekognition's semantics (create, list, describe,
-//! delete; index faces; search by face id and by image; list and delete faces). One adapter so far:
-//! the local engine (ONNX models run by tract, the embedded default). The port follows
-//! Rekognition's API so that a Rekognition adapter can sit beside it under `src/engine/`.
+//! delete; index faces; search by face id and by image; list and delete faces). Two adapters: the
+//! local engine (ONNX models run by tract, the embedded default) and AWS Rekognition through
+//! aws-sdk-rekognition. The port follows Rekognition's API, so both keep its semantics. Decorators
+//! add to any engine: the local pre-filter in front of Rekognition ([`prefilter`]) and collection
+//! routing ([`routing`]); [`calls`] is the ledger of the Rekognition calls made and avoided.
 
+pub mod calls;
 pub mod local;
+pub mod prefilter;
+pub mod rekognition;
+pub mod routing;
+mod unindexed;
+
+pub(crate) use unindexed::unindexed_of;
 
 use std::fmt;
 
 use crate::model::{
     BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, Face, FaceAttributes,
-    FaceId, Image, ImageId, Similarity, Timestamp,
+    FaceId, Image, ImageId, Similarity, SubjectId, Timestamp,
 };
+
+use self::calls::{AvoidedBy, Operation};
 
 /// Errors of a face engine, each with a message a user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +55,9 @@ pub enum EngineError {
     /// A request parameter is out of range.
     #[error("{0}")]
     InvalidParameter(String),
+    /// A pagination token that this engine did not hand out.
+    #[error("invalid pagination token {0:?}")]
+    InvalidPaginationToken(String),
     /// The engine failed (I/O, inference, the remote service).
     #[error("face engine {operation} failed")]
     Backend {
@@ -193,19 +207,54 @@ pub struct CollectionInfo {
     pub created_at: Timestamp,
 }
 
+/// Where the image of a request is: its bytes, given in the request. Rekognition also reads images
+/// from S3 objects itself; such a source is a new variant here, which engines that read only bytes
+/// refuse.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum ImageSource<'a> {
+    /// The image's bytes (JPEG or PNG).
+    Bytes(&'a [u8]),
+}
+
+impl<'a> ImageSource<'a> {
+    /// The bytes, when the request carries them.
+    pub fn bytes(&self) -> Option<&'a [u8]> {
+        match self {
+            Self::Bytes(b) => Some(b),
+        }
+    }
+}
+
 /// An `IndexFaces` request.
 #[derive(Clone, Copy, Debug)]
 pub struct IndexFacesRequest<'a> {
     /// The collection to index into.
     pub collection_id: &'a CollectionId,
-    /// The image's bytes (JPEG or PNG).
-    pub image: &'a [u8],
+    /// The image.
+    pub image: ImageSource<'a>,
     /// The caller's name for the image.
     pub external_image_id: Option<&'a ExternalImageId>,
+    /// The customer behind the image, when known. Engines do not send it anywhere; collection
+    /// routing by tenant picks the collection by it.
+    pub subject_id: Option<&'a SubjectId>,
     /// At most this many faces, the largest; `None` for all.
     pub max_faces: Option<u32>,
     /// Which faces are too poor to index.
     pub quality_filter: QualityFilter,
+}
+
+/// A face the engine holds, as a search starts from it: which collection holds it (IndexFaces
+/// reports it on the face), and, when the caller still has them, the bytes of the image it was
+/// indexed from.
+#[derive(Clone, Copy, Debug)]
+pub struct HeldFace<'a> {
+    /// The face.
+    pub face_id: &'a FaceId,
+    /// The collection that holds it.
+    pub collection_id: &'a CollectionId,
+    /// The image it was indexed from, when the caller has its bytes.
+    pub image: Option<&'a [u8]>,
 }
 
 /// A detected face that was not indexed, and why.
@@ -307,6 +356,37 @@ pub trait FaceEngine: Send + Sync + fmt::Debug {
         max_faces: u32,
     ) -> Result<Vec<FaceMatch>, EngineError>;
 
+    /// Faces of `collection_id` similar to a face the engine holds, maybe in another collection
+    /// (a routed collection's family is several). When `collection_id` holds the face this is
+    /// [`FaceEngine::search_faces`]. Rekognition compares a face only with the faces of its own
+    /// collection, so by default a face held elsewhere is searched by its image
+    /// ([`FaceEngine::search_faces_by_image`], which searches the image's largest face) and is
+    /// refused without it; the local engine compares the stored embedding itself.
+    fn search_held_face(
+        &self,
+        collection_id: &CollectionId,
+        face: &HeldFace<'_>,
+        threshold: Similarity,
+        max_faces: u32,
+    ) -> Result<Vec<FaceMatch>, EngineError> {
+        if face.collection_id == collection_id {
+            return self.search_faces(collection_id, face.face_id, threshold, max_faces);
+        }
+        match face.image {
+            Some(image) => Ok(self
+                .search_faces_by_image(collection_id, image, threshold, max_faces)?
+                .matches),
+            None => Err(EngineError::InvalidParameter(format!(
+                "the {} engine compares face {} (in collection {}) only with the faces of its own \
+                 collection; searching collection {collection_id} needs the image it was indexed \
+                 from",
+                self.name(),
+                face.face_id,
+                face.collection_id
+            ))),
+        }
+    }
+
     /// Faces of the collection similar to the largest face of an image.
     fn search_faces_by_image(
         &self,
@@ -330,4 +410,10 @@ pub trait FaceEngine: Send + Sync + fmt::Debug {
         collection_id: &CollectionId,
         face_ids: &[FaceId],
     ) -> Result<Vec<FaceId>, EngineError>;
+
+    /// Records that `calls` calls of `operation` were not made, and why: the pre-filter, the
+    /// service's duplicate detection and the stream's Bloom filter report what they saved here.
+    /// An engine that keeps a bill (Rekognition's [`calls::CallLedger`]) counts them; the others
+    /// ignore it, and decorators pass it on.
+    fn note_avoided(&self, _operation: Operation, _reason: AvoidedBy, _calls: u64) {}
 }

@@ -1,6 +1,8 @@
 //! A face as indexed in a collection, with the classifier attributes that the rules weigh.
 
-use super::{CollectionId, Confidence, ContentHash, ExternalImageId, FaceId, ImageId, Timestamp};
+use super::{
+    CollectionId, Confidence, ContentHash, ExternalImageId, FaceId, ImageId, ParseError, Timestamp,
+};
 
 /// A face in a collection: where it is, what the classifiers said about it, and the engine's own
 /// response kept verbatim so that nothing the engine reported is lost.
@@ -100,22 +102,39 @@ impl GenderValue {
     }
 }
 
-/// An estimated age range in whole years, `low <= high`.
+/// An estimated age range in whole years, `low <= high <= 150`; every door (the API, saved
+/// responses, the local engine, the stores) builds it with [`AgeRange::new`], which refuses
+/// anything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AgeRange {
-    /// The lowest estimated age.
-    pub low: u32,
-    /// The highest estimated age.
-    pub high: u32,
+    low: u32,
+    high: u32,
 }
 
 impl AgeRange {
-    /// An age range; the bounds are swapped when given in the wrong order.
-    pub fn new(low: u32, high: u32) -> Self {
-        Self {
-            low: low.min(high),
-            high: low.max(high),
+    /// The oldest age a range may reach.
+    pub const MAX: u32 = 150;
+
+    /// An age range, refused unless `low <= high <= 150`.
+    pub fn new(low: u32, high: u32) -> Result<Self, ParseError> {
+        if low > high || high > Self::MAX {
+            return Err(ParseError::new(
+                "age range",
+                format!("{low}-{high}"),
+                format!("must have low <= high <= {}", Self::MAX),
+            ));
         }
+        Ok(Self { low, high })
+    }
+
+    /// The lowest estimated age.
+    pub fn low(&self) -> u32 {
+        self.low
+    }
+
+    /// The highest estimated age.
+    pub fn high(&self) -> u32 {
+        self.high
     }
 
     /// How many years apart two ranges are at their closest; 0 when they overlap.
@@ -126,35 +145,122 @@ impl AgeRange {
     }
 }
 
-/// Brightness and sharpness of the face region, 0-100 as Rekognition reports them.
+/// Brightness and sharpness of the face region, each 0-100 as Rekognition reports them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Quality {
-    /// Brightness, 0 (dark) to 100 (bright).
-    pub brightness: f32,
-    /// Sharpness, 0 (blurred) to 100 (sharp).
-    pub sharpness: f32,
+    brightness: f32,
+    sharpness: f32,
 }
 
-/// Head pose in degrees, -180 to 180.
+impl Quality {
+    /// Brightness and sharpness, refused unless each is a number from 0 to 100.
+    pub fn new(brightness: f64, sharpness: f64) -> Result<Self, ParseError> {
+        Ok(Self {
+            brightness: Self::check("brightness", brightness)?,
+            sharpness: Self::check("sharpness", sharpness)?,
+        })
+    }
+
+    /// Checks one part (`brightness` or `sharpness`), so that a caller can name every bad one.
+    pub fn check(part: &'static str, v: f64) -> Result<f32, ParseError> {
+        if (0.0..=100.0).contains(&v) {
+            Ok(v as f32)
+        } else {
+            Err(ParseError::new(part, v, "must be a number from 0 to 100"))
+        }
+    }
+
+    /// Brightness, 0 (dark) to 100 (bright).
+    pub fn brightness(&self) -> f32 {
+        self.brightness
+    }
+
+    /// Sharpness, 0 (blurred) to 100 (sharp).
+    pub fn sharpness(&self) -> f32 {
+        self.sharpness
+    }
+}
+
+/// Head pose in degrees, each from -180 to 180.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pose {
+    yaw: f32,
+    pitch: f32,
+    roll: f32,
+}
+
+impl Pose {
+    /// Yaw, pitch and roll, refused unless each is a number from -180 to 180.
+    pub fn new(yaw: f64, pitch: f64, roll: f64) -> Result<Self, ParseError> {
+        Ok(Self {
+            yaw: Self::check("yaw", yaw)?,
+            pitch: Self::check("pitch", pitch)?,
+            roll: Self::check("roll", roll)?,
+        })
+    }
+
+    /// Checks one part (`yaw`, `pitch` or `roll`), so that a caller can name every bad one.
+    pub fn check(part: &'static str, v: f64) -> Result<f32, ParseError> {
+        if (-180.0..=180.0).contains(&v) {
+            Ok(v as f32)
+        } else {
+            Err(ParseError::new(
+                part,
+                v,
+                "must be a number from -180 to 180",
+            ))
+        }
+    }
+
     /// Turn left or right.
-    pub yaw: f32,
+    pub fn yaw(&self) -> f32 {
+        self.yaw
+    }
+
     /// Nod up or down.
-    pub pitch: f32,
+    pub fn pitch(&self) -> f32 {
+        self.pitch
+    }
+
     /// Tilt.
-    pub roll: f32,
+    pub fn roll(&self) -> f32 {
+        self.roll
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn age(low: u32, high: u32) -> AgeRange {
+        AgeRange::new(low, high).unwrap()
+    }
+
     #[test]
     fn age_gap_is_zero_when_ranges_overlap() {
-        assert_eq!(AgeRange::new(20, 30).gap(&AgeRange::new(25, 40)), 0);
-        assert_eq!(AgeRange::new(20, 30).gap(&AgeRange::new(50, 60)), 20);
-        assert_eq!(AgeRange::new(60, 50).gap(&AgeRange::new(20, 30)), 20);
+        assert_eq!(age(20, 30).gap(&age(25, 40)), 0);
+        assert_eq!(age(20, 30).gap(&age(50, 60)), 20);
+        assert_eq!(age(50, 60).gap(&age(20, 30)), 20);
+    }
+
+    #[test]
+    fn ranges_are_refused_by_their_type() {
+        let err = AgeRange::new(60, 50).unwrap_err().to_string();
+        assert!(
+            err.contains("60-50") && err.contains("low <= high"),
+            "{err}"
+        );
+        assert!(AgeRange::new(20, 151).is_err());
+        assert!(AgeRange::new(150, 150).is_ok());
+        let err = Quality::new(50.0, 100.5).unwrap_err().to_string();
+        assert!(err.contains("sharpness") && err.contains("100.5"), "{err}");
+        assert!(Quality::new(f64::NAN, 1.0).is_err());
+        let err = Pose::new(0.0, -181.0, 0.0).unwrap_err().to_string();
+        assert!(
+            err.contains("pitch") && err.contains("-180 to 180"),
+            "{err}"
+        );
+        assert_eq!(Pose::new(1.0, 2.0, 3.0).unwrap().roll(), 3.0);
     }
 }
 

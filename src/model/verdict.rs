@@ -58,6 +58,8 @@ pub enum ReasonCode {
     SameImage,
     /// Both faces belong to one subject.
     SameSubject,
+    /// The same image bytes uploaded twice: one photo, so one person, whatever the quality.
+    ReusedPhoto,
     /// An analyst decided (directly or by implication) that the faces are one person.
     AnalystSame,
     /// An analyst decided the faces are different people.
@@ -82,12 +84,13 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code.
-    pub const ALL: [ReasonCode; 14] = [
+    pub const ALL: [ReasonCode; 15] = [
         Self::SimilarityBand,
         Self::GenderContradiction,
         Self::AgeContradiction,
         Self::SameImage,
         Self::SameSubject,
+        Self::ReusedPhoto,
         Self::AnalystSame,
         Self::AnalystDifferent,
         Self::ImpliedDifferent,
@@ -107,6 +110,7 @@ impl ReasonCode {
             Self::AgeContradiction => "age_contradiction",
             Self::SameImage => "same_image",
             Self::SameSubject => "same_subject",
+            Self::ReusedPhoto => "reused_photo",
             Self::AnalystSame => "analyst_same",
             Self::AnalystDifferent => "analyst_different",
             Self::ImpliedDifferent => "implied_different",

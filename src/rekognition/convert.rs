@@ -178,6 +178,14 @@ pub fn search_by_image_to_domain(
     }
 }
 
+/// Converts the matches of a SearchFaces or SearchFacesByImage response, in its order, without
+/// looking for the searched face among them (a face engine's answer, not a saved response).
+pub fn face_matches_to_domain(
+    wire_matches: Option<&[wire::FaceMatch]>,
+) -> Result<Vec<Match>, SavedResponseError> {
+    matches(wire_matches)
+}
+
 /// Converts a ListFaces page into faces of `collection`. ListFaces gives no classifier findings, so
 /// the faces have no attributes and none is marked the largest of its image.
 pub fn list_faces_to_domain(
@@ -317,31 +325,38 @@ fn attributes(detail: &wire::FaceDetail, path: &str) -> Result<FaceAttributes, S
         None => None,
         Some(a) => {
             let apath = member(path, "AgeRange");
-            Some(AgeRange::new(
-                *required(&a.low, &member(&apath, "Low"))?,
-                *required(&a.high, &member(&apath, "High"))?,
-            ))
+            let low = *required(&a.low, &member(&apath, "Low"))?;
+            let high = *required(&a.high, &member(&apath, "High"))?;
+            Some(AgeRange::new(low, high).map_err(|e| field(apath, e))?)
         }
     };
     let quality = match &detail.quality {
         None => None,
         Some(q) => {
             let qpath = member(path, "Quality");
-            Some(Quality {
-                brightness: bounded(q.brightness, &qpath, "Brightness", "brightness", 0.0, 100.0)?,
-                sharpness: bounded(q.sharpness, &qpath, "Sharpness", "sharpness", 0.0, 100.0)?,
-            })
+            let part = |v: Option<f64>, name: &str, what| {
+                part_of(v, &qpath, name, |v| Quality::check(what, v))
+            };
+            let (b, s) = (
+                part(q.brightness, "Brightness", "brightness")?,
+                part(q.sharpness, "Sharpness", "sharpness")?,
+            );
+            Some(Quality::new(b, s).map_err(|e| field(qpath.clone(), e))?)
         }
     };
     let pose = match &detail.pose {
         None => None,
         Some(p) => {
             let ppath = member(path, "Pose");
-            Some(Pose {
-                yaw: bounded(p.yaw, &ppath, "Yaw", "yaw", -180.0, 180.0)?,
-                pitch: bounded(p.pitch, &ppath, "Pitch", "pitch", -180.0, 180.0)?,
-                roll: bounded(p.roll, &ppath, "Roll", "roll", -180.0, 180.0)?,
-            })
+            let part = |v: Option<f64>, name: &str, what| {
+                part_of(v, &ppath, name, |v| Pose::check(what, v))
+            };
+            let (y, pi, r) = (
+                part(p.yaw, "Yaw", "yaw")?,
+                part(p.pitch, "Pitch", "pitch")?,
+                part(p.roll, "Roll", "roll")?,
+            );
+            Some(Pose::new(y, pi, r).map_err(|e| field(ppath.clone(), e))?)
         }
     };
     Ok(FaceAttributes {
@@ -381,24 +396,18 @@ fn bounding_box(b: &wire::BoundingBox, path: &str) -> Result<BoundingBox, SavedR
 }
 
 /// A required number of `parent.name` in `min..=max`; `what` names it in messages.
-fn bounded(
+/// A required part of a value the model type checks (`Quality::check`, `Pose::check`), refused
+/// with the JSON path of the member that holds it.
+fn part_of(
     value: Option<f64>,
     parent: &str,
     name: &str,
-    what: &'static str,
-    min: f64,
-    max: f64,
-) -> Result<f32, SavedResponseError> {
+    check: impl Fn(f64) -> Result<f32, ParseError>,
+) -> Result<f64, SavedResponseError> {
     let path = member(parent, name);
     let v = *required(&value, &path)?;
-    if v.is_finite() && (min..=max).contains(&v) {
-        Ok(v as f32)
-    } else {
-        Err(field(
-            path,
-            ParseError::new(what, v, format!("must be a number from {min} to {max}")),
-        ))
-    }
+    check(v).map_err(|e| field(path, e))?;
+    Ok(v)
 }
 
 fn mark_largest(faces: &mut [Face]) {

@@ -44,8 +44,8 @@ mod normalise;
 pub mod wire;
 
 pub use convert::{
-    index_faces_to_domain, list_faces_to_domain, search_by_image_to_domain, search_to_domain,
-    IndexedImage, Match, SearchResult,
+    face_matches_to_domain, index_faces_to_domain, list_faces_to_domain, search_by_image_to_domain,
+    search_to_domain, IndexedImage, Match, SearchResult,
 };
 
 use serde::de::DeserializeOwned;
@@ -406,17 +406,17 @@ mod tests {
         let gender = first.attributes.gender.expect("gender is reported");
         assert_eq!(gender.value, GenderValue::Female);
         assert_eq!(
-            first.attributes.age.map(|a| (a.low, a.high)),
+            first.attributes.age.map(|a| (a.low(), a.high())),
             Some((25, 33))
         );
         assert_eq!(
             first
                 .attributes
                 .quality
-                .map(|q| (q.brightness, q.sharpness)),
+                .map(|q| (q.brightness(), q.sharpness())),
             Some((85.0, 90.0))
         );
-        assert_eq!(first.attributes.pose.map(|p| p.yaw), Some(-2.5));
+        assert_eq!(first.attributes.pose.map(|p| p.yaw()), Some(-2.5));
         let raw = first.raw.as_deref().expect("the record is kept");
         assert!(raw.starts_with(r#"{"Face":{"FaceId":"aaaaaaaa"#), "{raw}");
         assert!(raw.contains(r#""Landmarks":[{"Type":"eyeLeft""#), "{raw}");
@@ -500,6 +500,15 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "FaceRecords[1].FaceDetail.Pose.Yaw: yaw \"200\" is invalid: must be a number from -180 to 180"
+        );
+
+        // The saved-response path holds ages to the same bound as the API: the model type's.
+        let mut value = pascal_index();
+        value["FaceRecords"][0]["FaceDetail"]["AgeRange"] = json!({"Low": 20, "High": 200});
+        let err = index_faces(&value).expect_err("an age of 200 is out of range");
+        assert_eq!(
+            err.to_string(),
+            "FaceRecords[0].FaceDetail.AgeRange: age range \"20-200\" is invalid: must have low <= high <= 150"
         );
 
         let err = search(&json!({

@@ -7,7 +7,10 @@
 
 use std::collections::HashSet;
 
-use crate::engine::{EngineError, FaceEngine, IndexFacesRequest, QualityFilter, UnindexedFace};
+use crate::engine::calls::{AvoidedBy, Operation};
+use crate::engine::{
+    EngineError, FaceEngine, HeldFace, ImageSource, IndexFacesRequest, QualityFilter, UnindexedFace,
+};
 use crate::faults::crash_point;
 use crate::model::{
     Collection, CollectionId, ContentHash, ExternalImageId, FaceId, Image, ImageId, Observation,
@@ -211,7 +214,7 @@ impl Facegraph {
             threshold: req.search_threshold,
             max_matches: req.max_matches,
         };
-        self.search_upload(engine, &indexed, search)
+        self.search_upload(engine, &indexed, Some(req.image), search)
     }
 
     /// The index stage: records the upload (pending) before the engine sees it, indexes its faces
@@ -238,12 +241,23 @@ impl Facegraph {
         let image_id = ImageId::of_upload(&content, req.external_image_id);
         if let Some(stored) = self.store.images(std::slice::from_ref(&image_id))?.pop() {
             if !stored.pending {
+                // A duplicate is never sent: an engine that keeps a bill counts the call saved.
+                engine.note_avoided(Operation::IndexFaces, AvoidedBy::Duplicate, 1);
                 return Ok(IndexedUpload {
                     image: stored,
                     face_ids: Vec::new(),
                     unindexed: Vec::new(),
                     duplicate: true,
                 });
+            }
+            // An upload a crash interrupted, sent again: what the engine indexed for it then is
+            // its answer. An engine that does not recognise a repeat (Rekognition indexes the same
+            // bytes again as new faces) would otherwise double its faces.
+            if let Some(indexed) =
+                engine.find_indexed(req.collection_id, req.external_image_id, &content)?
+            {
+                tracing::info!(image_id = %stored.image_id, "completing an interrupted upload");
+                return self.store_indexed(stored, indexed);
             }
         }
         let collection = ensure_collection(engine, req.collection_id)?;
@@ -272,8 +286,9 @@ impl Facegraph {
         crash_point("upload.before_log_append");
         let indexed = match engine.index_faces(&IndexFacesRequest {
             collection_id: req.collection_id,
-            image: req.image,
+            image: ImageSource::Bytes(req.image),
             external_image_id: req.external_image_id,
+            subject_id: req.subject_id,
             max_faces: match req.policy {
                 FacePolicy::LargestOnly => Some(1),
                 FacePolicy::All => None,
@@ -315,11 +330,14 @@ impl Facegraph {
     /// The search stage: searches the collection for each face of an indexed upload and stores
     /// the hits and the searches in the transaction that completes the upload. For an upload that
     /// is complete already (a search stage that runs again after a crash), nothing is searched and
-    /// the hits stored then are returned.
+    /// the hits stored then are returned. `bytes` are the upload's, when the caller has them: an
+    /// engine that splits a collection into several compares a face with the collections that do
+    /// not hold it by them.
     pub fn search_upload(
         &self,
         engine: &dyn FaceEngine,
         upload: &IndexedUpload,
+        bytes: Option<&[u8]>,
         search: SearchOptions,
     ) -> Result<StagedImage, ServiceError> {
         if !upload.image.pending {
@@ -339,7 +357,7 @@ impl Facegraph {
                 stored_hits,
             });
         }
-        self.search_and_complete(engine, upload, search)
+        self.search_and_complete(engine, upload, bytes, search)
     }
 
     /// Completes the uploads that a crash left pending, from what the engine indexed for them
@@ -362,7 +380,7 @@ impl Facegraph {
             match engine.find_indexed(collection, upload.external_image_id.as_ref(), content)? {
                 Some(indexed) => {
                     tracing::info!(image_id = %upload.image_id, "completing an interrupted upload");
-                    let staged = self.complete_upload(engine, upload, indexed, search)?;
+                    let staged = self.complete_upload(engine, upload, indexed, None, search)?;
                     report.completed.push(staged);
                 }
                 None => report.unresolved.push(upload),
@@ -372,16 +390,19 @@ impl Facegraph {
     }
 
     /// Stores what the engine indexed for an upload, searches its faces, and stores the hits and
-    /// searches in the transaction that completes the upload.
+    /// searches in the transaction that completes the upload. `bytes` are the upload's, when the
+    /// caller has them: an engine that splits a collection into several compares a face with the
+    /// collections that do not hold it by them.
     fn complete_upload(
         &self,
         engine: &dyn FaceEngine,
         upload: Image,
         indexed: crate::engine::IndexFacesResult,
+        bytes: Option<&[u8]>,
         search: SearchOptions,
     ) -> Result<StagedImage, ServiceError> {
         let indexed = self.store_indexed(upload, indexed)?;
-        self.search_and_complete(engine, &indexed, search)
+        self.search_and_complete(engine, &indexed, bytes, search)
     }
 
     /// Stores the faces the engine indexed for a pending upload, with the image's size and face
@@ -423,6 +444,7 @@ impl Facegraph {
         &self,
         engine: &dyn FaceEngine,
         upload: &IndexedUpload,
+        bytes: Option<&[u8]>,
         search: SearchOptions,
     ) -> Result<StagedImage, ServiceError> {
         let image = upload.image.clone();
@@ -431,14 +453,35 @@ impl Facegraph {
             .clone()
             .ok_or_else(|| ServiceError::Invalid("an upload without a collection".to_owned()))?;
         let new_ids = upload.face_ids.clone();
-        // Every face stored so far was in the collection when the searches below ran.
-        let collection_seq = i64::try_from(self.store.stats()?.faces).unwrap_or(i64::MAX);
+        let stored = self.store.faces(&new_ids)?;
+        // Every face stored up to this upload's own was in the collection when the searches below
+        // ran. Read from the faces stored rather than by counting every face, which would grow
+        // with the graph.
+        let collection_seq = stored.iter().map(|f| f.seq).max().unwrap_or(0);
+        // Where the engine holds each face (the upload's collection, or one of its family), and
+        // whether the image stands for it: searched by image, an image is its largest face.
+        let homes: Vec<(CollectionId, bool)> = new_ids
+            .iter()
+            .map(|id| {
+                stored
+                    .iter()
+                    .find(|f| &f.face.face_id == id)
+                    .map_or((collection_id.clone(), false), |f| {
+                        (f.face.collection_id.clone(), f.face.is_largest)
+                    })
+            })
+            .collect();
         let mut hits: Vec<Observation> = Vec::new();
         let mut searches = Vec::with_capacity(new_ids.len());
-        for face_id in &new_ids {
-            let found = engine.search_faces(
-                &collection_id,
+        for (face_id, (home, largest)) in new_ids.iter().zip(&homes) {
+            let held = HeldFace {
                 face_id,
+                collection_id: home,
+                image: bytes.filter(|_| *largest),
+            };
+            let found = engine.search_held_face(
+                &collection_id,
+                &held,
                 search.threshold,
                 search.max_matches,
             )?;

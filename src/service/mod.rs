@@ -2,14 +2,20 @@
 //! record analyst decisions, compute clusters and preview another rule set. Each takes the store as a
 //! `GraphStore` and the rules as an `Adjudicator`, so any adapter serves.
 
+mod collections;
 mod decisions;
 mod ingest_images;
 mod ingest_rekognition;
 mod queries;
+mod scoped;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use collections::{
+    create_collection, delete_collection, describe_collection, list_collections, search_engine,
+    CollectionView, RouteView, SearchBy, SearchHit, SearchReport, SearchRequest,
+};
 pub use decisions::{
     read_decision_sheet, DecisionImport, DecisionSheet, SheetDecision, SheetRowError,
 };
@@ -24,6 +30,7 @@ pub use ingest_rekognition::{
 pub use queries::{
     Candidate, CandidateFace, ClusterDetail, RecordedMatch, CANDIDATE_COLLECTION, SUBMITTED_ENGINE,
 };
+pub use scoped::FULL_REJUDGE_ABOVE;
 
 use crate::adjudication::{in_review_queue, Adjudicator, FaceNode, GraphView, MissingFace};
 use crate::cluster::{Cluster, ClusterGraph};
@@ -31,7 +38,7 @@ use crate::model::{
     Decision, DecisionKind, Edge, FaceId, FacePair, Judgement, SubjectId, Timestamp, Verdict,
 };
 use crate::store::{
-    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, StoreError, VerdictUpdate,
+    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, QueuePosition, StoreError, VerdictUpdate,
 };
 
 /// Errors of the use cases.
@@ -105,12 +112,15 @@ pub struct Readjudication {
     pub written: usize,
     /// Edges whose verdict changed.
     pub changes: Vec<VerdictChange>,
-    /// Verdict counts over all edges afterwards.
+    /// Verdict counts afterwards over the edges judged: every edge, or with `scoped` the edges the
+    /// changes could reach.
     pub counts: VerdictCounts,
     /// Clusters afterwards.
     pub clusters: usize,
     /// Clusters with two or more subjects.
     pub fraud_leads: usize,
+    /// Whether only what the changes since the last adjudication can have changed was judged.
+    pub scoped: bool,
 }
 
 /// How many edges hold each verdict.
@@ -153,6 +163,9 @@ pub struct ClusterView {
 pub struct Facegraph {
     store: Arc<dyn GraphStore>,
     adjudicator: Arc<Adjudicator>,
+    /// Held while the graph is re-judged: two re-judgings at once could each write what it
+    /// judged from what it read before the other wrote.
+    rejudge: Arc<Mutex<()>>,
 }
 
 impl Facegraph {
@@ -161,7 +174,16 @@ impl Facegraph {
         Self {
             store,
             adjudicator: Arc::new(adjudicator),
+            rejudge: Arc::new(Mutex::new(())),
         }
+    }
+
+    fn rejudging(&self) -> MutexGuard<'_, ()> {
+        // A panic while re-judging left nothing half-written that the next re-judging would not
+        // redo: the marks it read are still there.
+        self.rejudge
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The store.
@@ -189,16 +211,18 @@ impl Facegraph {
         )?)
     }
 
-    /// Re-judges what the changes since the last adjudication can have changed (an ingest, a
-    /// decision, a stored match), and the clusters they touch: what every use case calls after a
-    /// write. Until adjudication is scoped to the change, it re-judges the whole graph.
-    pub fn adjudicate_changes(&self) -> Result<Readjudication, ServiceError> {
-        self.readjudicate()
+    /// Judges every edge under the current rules and writes the judgements that changed; then
+    /// recomputes and stores the clusters, and clears the faces awaiting re-judging. Running it
+    /// twice writes nothing the second time.
+    pub fn readjudicate(&self) -> Result<Readjudication, ServiceError> {
+        let _one_at_a_time = self.rejudging();
+        let dirty = self.store.dirty_faces(0)?;
+        let out = self.judge_everything()?;
+        self.store.clear_dirty(dirty.through)?;
+        Ok(out)
     }
 
-    /// Judges every edge under the current rules and writes the judgements that changed; then
-    /// recomputes and stores the clusters. Running it twice writes nothing the second time.
-    pub fn readjudicate(&self) -> Result<Readjudication, ServiceError> {
+    fn judge_everything(&self) -> Result<Readjudication, ServiceError> {
         let view = self.load_view()?;
         let judged = self.adjudicator.judge_all(&view);
         let at = Timestamp::now();
@@ -236,6 +260,7 @@ impl Facegraph {
             .map(|c| ClusterMembership {
                 cluster_id: c.cluster.id.clone(),
                 faces: c.cluster.faces.clone(),
+                fraud_lead: c.subjects.len() >= 2,
             })
             .collect();
         self.store.replace_clusters(&membership)?;
@@ -250,15 +275,36 @@ impl Facegraph {
         self.match_views(edges)
     }
 
-    /// The review queue: review verdicts that band retention kept and that are not self-matches,
-    /// highest score first.
+    /// The whole review queue: review verdicts that band retention kept and that are not
+    /// self-matches, highest score first, read page by page (see [`Facegraph::review_page`]).
     pub fn review_queue(&self) -> Result<Vec<MatchView>, ServiceError> {
-        let edges: Vec<EdgeRecord> = self
-            .store
-            .edges(Some(Verdict::Review))?
-            .into_iter()
-            .filter(|e| e.judgement.as_ref().is_some_and(in_review_queue))
-            .collect();
+        const PAGE: usize = 1_000;
+        let mut queue: Vec<MatchView> = Vec::new();
+        loop {
+            let after = queue.last().and_then(|m| {
+                m.judgement.as_ref().map(|j| QueuePosition {
+                    score: j.score,
+                    pair: m.edge.pair.clone(),
+                })
+            });
+            let page = self.review_page(after.as_ref(), PAGE)?;
+            let last = page.len() < PAGE;
+            queue.extend(page);
+            if last {
+                return Ok(queue);
+            }
+        }
+    }
+
+    /// A page of the review queue, read from the stored verdicts: at most `limit` matches after
+    /// `after`, highest score first, then by pair. Reads only the page, whatever the graph's size.
+    pub fn review_page(
+        &self,
+        after: Option<&QueuePosition>,
+        limit: usize,
+    ) -> Result<Vec<MatchView>, ServiceError> {
+        let edges = self.store.review_page(after, limit)?;
+        // The store's order (score descending, then pair) is the order `match_views` sorts in.
         self.match_views(edges)
     }
 
@@ -311,21 +357,15 @@ impl Facegraph {
             Some(e) => self.match_views(vec![e])?.pop(),
             None => None,
         };
+        // Judged from the pair's neighbourhood, as the whole graph would judge it.
         let current = if stored.is_some() {
-            let view = self.load_view()?;
-            let judged = self.adjudicator.judge_all(&view);
-            let found = view
-                .pairs()
-                .zip(judged)
-                .find(|(p, _)| **p == pair)
-                .map(|(_, j)| j);
-            found
+            self.judge_pair_now(&pair)?
         } else {
             None
         };
         let decisions = self
             .store
-            .decisions()?
+            .decisions_touching(&[pair.a().clone(), pair.b().clone()])?
             .into_iter()
             .filter(|d| d.pair == pair)
             .collect();
@@ -418,5 +458,6 @@ fn node(f: FaceRecord) -> FaceNode {
         face: f.face,
         subject: f.subject,
         seq: f.seq,
+        content_sha256: f.content_sha256,
     }
 }

@@ -93,6 +93,8 @@ impl Facegraph {
             },
             subject: f.subject.clone(),
             seq,
+            // A stateless candidate brings attributes, not bytes.
+            content_sha256: None,
         };
         let observation = Observation {
             searched: c.face_a.face_id.clone(),

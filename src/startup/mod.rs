@@ -12,10 +12,14 @@ pub use lock::{current_holder, DataDirLock, Holder, LockError, LockWait, LOCK_FI
 
 use crate::adjudication::Adjudicator;
 use crate::api::{ApiConfig, ApiKey, ApiKeys, AppState, KeyError};
-use crate::engine::local::{ImageLimits, LocalAnalyzer, LocalEngine};
+use crate::engine::calls::{CallCounts, CallLedger};
+use crate::engine::local::{ImageLimits, LocalAnalyzer, LocalDetector, LocalEngine};
+use crate::engine::prefilter::PrefilterEngine;
+use crate::engine::rekognition::RekognitionEngine;
+use crate::engine::routing::RoutedEngine;
 use crate::engine::{EngineError, FaceEngine};
 use crate::service::Facegraph;
-use crate::settings::{Settings, SettingsError, StoreLocation};
+use crate::settings::{EngineKind, Settings, SettingsError, StoreLocation};
 use crate::store::{neo4j, sqlite, GraphStore, StoreError};
 
 /// Why the application could not be built.
@@ -51,9 +55,22 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// The pre-filter in front of Rekognition could not load the local detector.
+    #[error(
+        "cannot open the pre-filter (the local face detector in front of Rekognition): fetch the \
+         models (facegraph models fetch), or turn it off with prefilter = false in [rekognition] \
+         or FACEGRAPH_REKOGNITION_PREFILTER=false"
+    )]
+    Prefilter(#[source] EngineError),
     /// The face engine could not be opened.
-    #[error("cannot open the local face engine")]
-    Engine(#[source] EngineError),
+    #[error("cannot open the {engine} face engine")]
+    Engine {
+        /// Which engine.
+        engine: &'static str,
+        /// Why.
+        #[source]
+        source: EngineError,
+    },
     /// Another process writes to the data directory.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -79,7 +96,10 @@ impl StartupError {
     /// Whether the face models are missing (the engine can be fetched, the rest still works).
     pub fn models_missing(&self) -> Option<&EngineError> {
         match self {
-            Self::Engine(e @ EngineError::ModelsMissing { .. }) => Some(e),
+            Self::Engine {
+                source: e @ EngineError::ModelsMissing { .. },
+                ..
+            } => Some(e),
             _ => None,
         }
     }
@@ -135,9 +155,10 @@ impl Access {
     /// Whether this access needs the data directory's writer lock under these settings: writes to
     /// the embedded store, or any use of the local engine, whose collections live in the data
     /// directory (opening them replays and repairs their logs). A Bolt store without the local
-    /// engine needs none.
+    /// engine needs none; the Rekognition engine keeps nothing in the data directory.
     pub fn needs_lock(&self, settings: &Settings) -> bool {
-        (self.writes && settings.store == StoreLocation::Sqlite) || self.engine
+        (self.writes && settings.store == StoreLocation::Sqlite)
+            || (self.engine && settings.engine == EngineKind::Local)
     }
 }
 
@@ -149,6 +170,8 @@ pub struct App {
     graph: Facegraph,
     access: Access,
     engine: Mutex<Option<Arc<dyn FaceEngine>>>,
+    /// The Rekognition calls made and avoided by this process.
+    calls: Arc<CallLedger>,
     lock: Option<DataDirLock>,
 }
 
@@ -185,6 +208,7 @@ impl App {
             graph: Facegraph::new(store, Adjudicator::new(rules)),
             access,
             engine: Mutex::new(None),
+            calls: Arc::new(CallLedger::new()),
             lock,
         })
     }
@@ -204,9 +228,9 @@ impl App {
         self.lock.is_some()
     }
 
-    /// The face engine, opened on first use: the local engine over the data directory's
-    /// collections, with the models of the cache. Commands built without engine access never load
-    /// models or replay a collection log.
+    /// The face engine of the settings, opened on first use: the local engine over the data
+    /// directory's collections with the models of the cache, or the Rekognition engine. Commands
+    /// built without engine access never load models or replay a collection log.
     pub fn engine(&self) -> Result<Arc<dyn FaceEngine>, StartupError> {
         assert!(
             self.access.engine,
@@ -219,12 +243,15 @@ impl App {
         if let Some(engine) = slot.as_ref() {
             return Ok(Arc::clone(engine));
         }
-        let engine: Arc<dyn FaceEngine> = Arc::new(open_local_engine(
-            &self.settings.data_dir,
-            &self.settings.models_dir,
-        )?);
+        let engine = open_engine(&self.settings, &self.calls)?;
         *slot = Some(Arc::clone(&engine));
         Ok(engine)
+    }
+
+    /// The Rekognition calls this process made and avoided so far, when the engine is
+    /// Rekognition's (the local engine makes none).
+    pub fn calls(&self) -> Option<CallCounts> {
+        (self.settings.engine == EngineKind::Rekognition).then(|| self.calls.snapshot())
     }
 
     /// The REST API's state over this application: the graph, the engine (or none, when `engine`
@@ -237,36 +264,54 @@ impl App {
         config: ApiConfig,
     ) -> Result<AppState, StartupError> {
         let keys = load_keys(&self.settings, insecure)?;
-        AppState::new(
+        let state = AppState::new(
             Arc::clone(self.graph.store()),
             self.graph.adjudicator().clone(),
             engine,
             keys,
             config,
+            self.settings.routes.clone(),
         )
-        .map_err(StartupError::Metrics)
+        .map_err(StartupError::Metrics)?;
+        if self.settings.engine == EngineKind::Rekognition {
+            state
+                .metrics()
+                .register_calls(Arc::clone(&self.calls), self.settings.prices.clone())
+                .map_err(StartupError::Metrics)?;
+        }
+        Ok(state)
     }
 }
 
-/// The face engine alone, for a command that needs no graph (`match-faces`): the local engine over
-/// the data directory's collections, with the data directory's lock held for as long as it lives.
+/// The face engine alone, for a command that needs no graph (`match-faces`): the engine of the
+/// settings, with the data directory's lock held for as long as it lives when the engine is the
+/// local one (whose collections live there).
 #[derive(Debug)]
 pub struct EngineSession {
     engine: Arc<dyn FaceEngine>,
-    _lock: DataDirLock,
+    calls: Arc<CallLedger>,
+    engine_kind: EngineKind,
+    _lock: Option<DataDirLock>,
 }
 
 impl EngineSession {
-    /// Takes the data directory's lock (telling `on_wait` whom it waits for) and opens the engine.
+    /// Takes the data directory's lock when the local engine needs it (telling `on_wait` whom it
+    /// waits for) and opens the engine.
     pub fn open(
         settings: &Settings,
         wait: LockWait,
         on_wait: &dyn Fn(&Holder),
     ) -> Result<Self, StartupError> {
-        let lock = DataDirLock::acquire(&settings.data_dir, wait, on_wait)?;
-        let engine = open_local_engine(&settings.data_dir, &settings.models_dir)?;
+        let lock = if Access::read().with_engine().needs_lock(settings) {
+            Some(DataDirLock::acquire(&settings.data_dir, wait, on_wait)?)
+        } else {
+            None
+        };
+        let calls = Arc::new(CallLedger::new());
         Ok(Self {
-            engine: Arc::new(engine),
+            engine: open_engine(settings, &calls)?,
+            calls,
+            engine_kind: settings.engine,
             _lock: lock,
         })
     }
@@ -274,6 +319,11 @@ impl EngineSession {
     /// The engine.
     pub fn engine(&self) -> &dyn FaceEngine {
         self.engine.as_ref()
+    }
+
+    /// The Rekognition calls made and avoided so far, when the engine is Rekognition's.
+    pub fn calls(&self) -> Option<CallCounts> {
+        (self.engine_kind == EngineKind::Rekognition).then(|| self.calls.snapshot())
     }
 }
 
@@ -304,16 +354,56 @@ pub fn open_store(settings: &Settings) -> Result<Arc<dyn GraphStore>, StartupErr
     }
 }
 
+/// The engine the settings name: the local engine over the data directory, or the Rekognition
+/// engine with the `[rekognition]` settings, counting its calls in `calls`; behind the collection
+/// router when routes are configured, and for Rekognition behind the local pre-filter unless it
+/// is turned off. The pre-filter is outermost, so that an image without a face costs no routing
+/// either.
+pub fn open_engine(
+    settings: &Settings,
+    calls: &Arc<CallLedger>,
+) -> Result<Arc<dyn FaceEngine>, StartupError> {
+    let base: Arc<dyn FaceEngine> = match settings.engine {
+        EngineKind::Local => Arc::new(open_local_engine(&settings.data_dir, &settings.models_dir)?),
+        EngineKind::Rekognition => Arc::new(
+            RekognitionEngine::open(&settings.rekognition)
+                .map_err(|source| StartupError::Engine {
+                    engine: "rekognition",
+                    source,
+                })?
+                .with_ledger(Arc::clone(calls)),
+        ),
+    };
+    let routed: Arc<dyn FaceEngine> = if settings.routes.is_empty() {
+        base
+    } else {
+        Arc::new(RoutedEngine::new(base, settings.routes.clone()))
+    };
+    if settings.engine == EngineKind::Rekognition && settings.prefilter.enabled {
+        let detector = LocalDetector::load(
+            &settings.models_dir,
+            ImageLimits::default(),
+            settings.prefilter.min_score,
+        )
+        .map_err(StartupError::Prefilter)?;
+        return Ok(Arc::new(PrefilterEngine::new(routed, Arc::new(detector))));
+    }
+    Ok(routed)
+}
+
 /// The local engine over `data_dir`'s collections with the models of `models_dir`; says to fetch
 /// the models when they are missing.
 pub fn open_local_engine(data_dir: &Path, models_dir: &Path) -> Result<LocalEngine, StartupError> {
-    let analyzer =
-        LocalAnalyzer::load(models_dir, ImageLimits::default()).map_err(StartupError::Engine)?;
+    let local = |source| StartupError::Engine {
+        engine: "local",
+        source,
+    };
+    let analyzer = LocalAnalyzer::load(models_dir, ImageLimits::default()).map_err(local)?;
     std::fs::create_dir_all(data_dir).map_err(|source| StartupError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
-    LocalEngine::open(data_dir, Arc::new(analyzer)).map_err(StartupError::Engine)
+    LocalEngine::open(data_dir, Arc::new(analyzer)).map_err(local)
 }
 
 /// The API keys of the settings: the config file's digests and `FACEGRAPH_API_KEYS`. `insecure`

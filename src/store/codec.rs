@@ -121,15 +121,16 @@ pub(crate) fn reasons_from_json(json: &str) -> Result<Vec<Reason>, String> {
 /// Cluster members as stored, one `(cluster id, face)` per row, grouped into clusters: in the order
 /// the clusters first appear, each with its faces in row order.
 pub(crate) fn group_clusters(
-    members: impl IntoIterator<Item = (String, FaceId)>,
+    members: impl IntoIterator<Item = (String, FaceId, bool)>,
 ) -> Vec<ClusterMembership> {
     let mut clusters: Vec<ClusterMembership> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for (cluster_id, face) in members {
+    for (cluster_id, face, fraud_lead) in members {
         let i = *index.entry(cluster_id.clone()).or_insert_with(|| {
             clusters.push(ClusterMembership {
                 cluster_id,
                 faces: Vec::new(),
+                fraud_lead,
             });
             clusters.len() - 1
         });

@@ -137,7 +137,7 @@ fn difference(known: &Face, face: &Face) -> Option<(FaceField, String, String)> 
     })
     .or_else(|| {
         differs(FaceField::Age, a.age.as_ref(), b.age.as_ref(), |r| {
-            format!("{}-{}", r.low, r.high)
+            format!("{}-{}", r.low(), r.high())
         })
     })
     .or_else(|| {
@@ -145,12 +145,12 @@ fn difference(known: &Face, face: &Face) -> Option<(FaceField, String, String)> 
             FaceField::Quality,
             a.quality.as_ref(),
             b.quality.as_ref(),
-            |q| format!("brightness {}, sharpness {}", q.brightness, q.sharpness),
+            |q| format!("brightness {}, sharpness {}", q.brightness(), q.sharpness()),
         )
     })
     .or_else(|| {
         differs(FaceField::Pose, a.pose.as_ref(), b.pose.as_ref(), |p| {
-            format!("yaw {}, pitch {}, roll {}", p.yaw, p.pitch, p.roll)
+            format!("yaw {}, pitch {}, roll {}", p.yaw(), p.pitch(), p.roll())
         })
     })
 }
@@ -184,7 +184,7 @@ fn complete(known: &mut Face, face: &Face) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::FaceAttributes;
+    use crate::model::{AgeRange, FaceAttributes};
     use crate::store::contract::fixtures::{face, image_id};
 
     fn conflict(stored: &[Face], incoming: &[Face]) -> Option<(FaceField, String, String)> {
@@ -221,8 +221,8 @@ mod tests {
         );
         // The bare record is completed by the full one, so a third record is compared with both.
         let mut older = full.clone();
-        if let Some(age) = older.attributes.age.as_mut() {
-            age.high += 10;
+        if let Some(age) = older.attributes.age {
+            older.attributes.age = AgeRange::new(age.low(), age.high() + 10).ok();
         }
         assert_eq!(
             conflict(&[bare], &[full, older]),

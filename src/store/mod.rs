@@ -167,6 +167,44 @@ pub struct ClusterMembership {
     pub cluster_id: String,
     /// Its faces.
     pub faces: Vec<FaceId>,
+    /// Whether its faces belong to two or more subjects, so that the store keeps the count of
+    /// fraud leads without reading every cluster.
+    pub fraud_lead: bool,
+}
+
+// Scoped adjudication (issue 13): the faces a write leaves awaiting re-judging, what the rules read
+// around them (edges without judgements, decisions, stored clusters), clusters replaced a few at a
+// time with their totals kept, and the review queue read in pages.
+
+/// The faces awaiting re-judging: every write that can change a verdict marks the faces it touched
+/// in its own transaction, and the re-judging clears the marks it read once its results are stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirtyFaces {
+    /// The marked faces, at most the limit asked for, oldest mark first.
+    pub faces: Vec<FaceId>,
+    /// How many faces are marked in all.
+    pub count: usize,
+    /// The newest mark read: [`GraphStore::clear_dirty`] up to it leaves faces marked since.
+    pub through: i64,
+}
+
+/// How many clusters the store holds, and how many of them are fraud leads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClusterTotals {
+    /// Clusters.
+    pub clusters: usize,
+    /// Clusters whose faces belong to two or more subjects.
+    pub fraud_leads: usize,
+}
+
+/// Where a page of the review queue starts: after this score and pair, in queue order (score
+/// descending, then pair).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueuePosition {
+    /// The score of the last match of the previous page.
+    pub score: f64,
+    /// Its pair.
+    pub pair: FacePair,
 }
 
 /// The match graph's storage. Implementations are shared between threads; every write method is one
@@ -283,6 +321,48 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug {
     /// Marks match events sent.
     fn mark_match_events_sent(&self, event_ids: &[String], at: Timestamp)
         -> Result<(), StoreError>;
+    // Scoped adjudication (issue 13).
+
+    /// The faces awaiting re-judging: at most `limit` of them, with their total count and the
+    /// newest mark. [`GraphStore::ingest`] marks the faces it adds or completes, the faces whose
+    /// subject changed, both faces of every new or changed edge and the faces of new searches;
+    /// [`GraphStore::record_decision`] marks both faces of the decision.
+    fn dirty_faces(&self, limit: usize) -> Result<DirtyFaces, StoreError>;
+
+    /// Clears the marks up to `through` (a [`DirtyFaces::through`]), in one transaction; a face
+    /// marked again since keeps its newer mark.
+    fn clear_dirty(&self, through: i64) -> Result<(), StoreError>;
+
+    /// Every edge with at least one end in `ids`, each once, with its current verdict but without
+    /// the rest of its judgement: what the rules and the clusters read around a face, lighter than
+    /// [`GraphStore::edges_touching`].
+    fn similar_edges(&self, ids: &[FaceId]) -> Result<Vec<(Edge, Option<Verdict>)>, StoreError>;
+
+    /// Every decision with at least one face in `ids`, oldest first.
+    fn decisions_touching(&self, ids: &[FaceId]) -> Result<Vec<Decision>, StoreError>;
+
+    /// The stored clusters that hold any of `ids`, each with all its faces.
+    fn clusters_of(&self, ids: &[FaceId]) -> Result<Vec<ClusterMembership>, StoreError>;
+
+    /// Removes the clusters `removed` (by id; an unknown id is ignored) and stores `added`, leaving
+    /// every other cluster as it is, in one transaction.
+    fn replace_some_clusters(
+        &self,
+        removed: &[String],
+        added: &[ClusterMembership],
+    ) -> Result<(), StoreError>;
+
+    /// How many clusters are stored and how many are fraud leads, without reading them.
+    fn cluster_totals(&self) -> Result<ClusterTotals, StoreError>;
+
+    /// A page of the review queue from the stored judgements: edges whose verdict is `review`,
+    /// that band retention kept and that are not self-matches, by score descending then pair,
+    /// starting after `after`, at most `limit` of them.
+    fn review_page(
+        &self,
+        after: Option<&QueuePosition>,
+        limit: usize,
+    ) -> Result<Vec<EdgeRecord>, StoreError>;
 
     /// The faces whose image belongs to `subject`, in insertion order. The default reads every face;
     /// adapters override it with an indexed query.

@@ -18,6 +18,7 @@ use super::messages::{
 };
 use super::metrics::StreamMetrics;
 use super::Stage;
+use crate::engine::calls::{AvoidedBy, Operation};
 use crate::engine::local::ImageLimits;
 use crate::engine::{EngineError, FaceEngine};
 use crate::errors::chain;
@@ -355,6 +356,10 @@ impl IndexStage {
     /// never have reached the broker (a crash came first), so it goes out again; otherwise
     /// nothing does.
     fn replay(&self, done: &ProcessedMessage, key: &str) -> Outcome {
+        // The message is not analysed again: an engine that keeps a bill counts the call saved.
+        if let Ok(engine) = self.engine() {
+            engine.note_avoided(Operation::IndexFaces, AvoidedBy::BloomFilter, 1);
+        }
         let store = self.0.graph.store();
         match with_retries(|| Ok(store.images(std::slice::from_ref(&done.image_id))?)) {
             Ok(found) if found.first().is_some_and(|i| i.pending) => Outcome::Done {
@@ -421,7 +426,9 @@ impl SearchStage {
                         format!("upload {image_id} is not in the graph"),
                     )
                 })?;
-            Ok(shared.graph.search_upload(engine, &upload, shared.search)?)
+            Ok(shared
+                .graph
+                .search_upload(engine, &upload, None, shared.search)?)
         });
         let staged = match staged {
             Ok(s) => s,

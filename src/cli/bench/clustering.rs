@@ -210,7 +210,7 @@ fn notes(faces: usize, plan: &ClusterPlan, links: &Links, t: &Timed) -> Vec<Stri
 }
 
 /// 1000000 as `1M`, 2500 as `2.5k`.
-fn short(n: f64) -> String {
+pub(super) fn short(n: f64) -> String {
     let (v, suffix) = if n >= 1e6 {
         (n / 1e6, "M")
     } else if n >= 1e3 {

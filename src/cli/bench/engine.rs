@@ -168,13 +168,13 @@ fn to_json(
                         embedding: f.embedding,
                         gender: at.gender.map(|g| g.value.as_str()),
                         gender_confidence: at.gender.map(|g| g.confidence.get()),
-                        age_low: at.age.map(|a| a.low),
-                        age_high: at.age.map(|a| a.high),
-                        brightness: at.quality.map(|q| q.brightness),
-                        sharpness: at.quality.map(|q| q.sharpness),
-                        yaw: at.pose.map(|p| p.yaw),
-                        pitch: at.pose.map(|p| p.pitch),
-                        roll: at.pose.map(|p| p.roll),
+                        age_low: at.age.map(|a| a.low()),
+                        age_high: at.age.map(|a| a.high()),
+                        brightness: at.quality.map(|q| q.brightness()),
+                        sharpness: at.quality.map(|q| q.sharpness()),
+                        yaw: at.pose.map(|p| p.yaw()),
+                        pitch: at.pose.map(|p| p.pitch()),
+                        roll: at.pose.map(|p| p.roll()),
                     }
                 })
                 .collect();

@@ -1,13 +1,17 @@
 //! `facegraph bench`: benchmarks on generated data, printed as figures against the goals:
 //! rule evaluation (edges per second), SQLite ingest (edges per second, batched and one transaction
-//! each) and clustering (seconds for 1M faces and 2M confirmed edges).
+//! each), clustering (seconds for 1M faces and 2M confirmed edges) and adjudication scoped to the
+//! change (one image's and one decision's milliseconds, at growing graph sizes).
 
 mod clustering;
 pub mod engine;
 mod gen;
 mod ingest;
 pub mod neo4j;
+pub mod rekognition;
+pub mod routing;
 mod rules;
+mod scoped;
 pub mod search;
 pub mod stream;
 
@@ -43,6 +47,16 @@ pub struct BenchArgs {
     /// Confirmed edges in the clustering benchmark.
     #[arg(long, default_value_t = 2_000_000)]
     pub cluster_edges: usize,
+    /// Graph sizes (faces; edges are twice as many) of the scoped adjudication benchmark, smallest
+    /// first: the figures show how one image's and one decision's time grow with the graph.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000, 1_000_000])]
+    pub scoped_faces: Vec<usize>,
+    /// New images to store and adjudicate at each size.
+    #[arg(long, default_value_t = 200)]
+    pub scoped_images: usize,
+    /// Decisions to record at each size.
+    #[arg(long, default_value_t = 100)]
+    pub scoped_decides: usize,
     /// Seed of the data generator: one seed, one data set.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -64,6 +78,8 @@ pub enum Benchmark {
     Ingest,
     /// Clustering.
     Cluster,
+    /// Adjudication scoped to the change (SQLite).
+    Scoped,
 }
 
 /// Runs the chosen benchmarks and prints their figures: a header and a table, or JSON lines.
@@ -80,8 +96,17 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
         args.cluster_edges > 0 && args.cluster_faces >= 10,
         "--cluster-edges must be above 0 and --cluster-faces at least 10"
     );
+    ensure!(
+        args.scoped_faces.iter().all(|&n| n >= 100) && args.scoped_images > 0,
+        "--scoped-faces must each be at least 100 and --scoped-images above 0"
+    );
     let mut chosen = if args.only.is_empty() {
-        vec![Benchmark::Rules, Benchmark::Ingest, Benchmark::Cluster]
+        vec![
+            Benchmark::Rules,
+            Benchmark::Ingest,
+            Benchmark::Cluster,
+            Benchmark::Scoped,
+        ]
     } else {
         args.only.clone()
     };
@@ -110,6 +135,13 @@ pub fn run(args: &BenchArgs, out: &mut impl Write) -> Result<()> {
             Benchmark::Cluster => {
                 clustering::run(args.seed, args.cluster_faces, args.cluster_edges)?
             }
+            Benchmark::Scoped => scoped::run(
+                args.seed,
+                &temp_dir,
+                &args.scoped_faces,
+                args.scoped_images,
+                args.scoped_decides,
+            )?,
         };
         if args.json {
             write_json(out, &section, args.seed, &machine)?;
@@ -388,6 +420,9 @@ mod tests {
             single_edges: 100,
             cluster_faces: 1_000,
             cluster_edges: 2_000,
+            scoped_faces: vec![500, 1_000],
+            scoped_images: 5,
+            scoped_decides: 3,
             seed: 7,
             temp_dir: Some(temp_dir),
             json,
@@ -417,6 +452,9 @@ mod tests {
             "ingest.file_bytes",
             "cluster.total_seconds",
             "cluster.clusters",
+            "scoped.image.p50",
+            "scoped.image.p99",
+            "scoped.decide.p50",
         ] {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
         }

@@ -99,6 +99,7 @@ fn graph_view(seed: u64, faces: usize, edges: usize) -> Result<(GraphView, usize
             face,
             subject,
             seq: i as i64 + 1,
+            content_sha256: None,
         })
         .collect();
     let view = GraphView::new(

@@ -307,9 +307,9 @@ fn dump(
 /// Deterministic unit vectors: row `i` comes from its own SplitMix64 stream, so any row can be
 /// regenerated without the others.
 #[derive(Debug)]
-struct Generator {
-    seed: u64,
-    dim: usize,
+pub(super) struct Generator {
+    pub(super) seed: u64,
+    pub(super) dim: usize,
 }
 
 impl Generator {
@@ -322,7 +322,7 @@ impl Generator {
         normalise(row);
     }
 
-    fn base_row(&self, i: usize, row: &mut [f32]) {
+    pub(super) fn base_row(&self, i: usize, row: &mut [f32]) {
         self.fill(i as u64, row);
     }
 
@@ -366,13 +366,10 @@ fn normalise(v: &mut [f32]) {
 
 /// A one-face image record with the fields a real one has: an external image id, and (when
 /// `with_record`) a full IndexFaces face record, so that bytes per face on disk are realistic.
-fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
+pub(super) fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
     let mut image_id = [0u8; 32];
     image_id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    id[6] = 0x40; // a version 4 UUID, as the engine assigns
-    id[8] = 0x80;
+    let id = bench_face_id(i);
     let ext = format!("customer-{i:08}-selfie.jpg");
     let mut doc = ImageDoc {
         width: 1280,
@@ -402,16 +399,9 @@ fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
                     value: GenderValue::Female,
                     confidence: Confidence::new(99.612_345).unwrap_or_else(|_| unreachable!()),
                 }),
-                age: Some(AgeRange::new(24, 32)),
-                quality: Some(Quality {
-                    brightness: 78.123_45,
-                    sharpness: 86.543_21,
-                }),
-                pose: Some(Pose {
-                    yaw: -3.217_5,
-                    pitch: 5.871_2,
-                    roll: -1.093_4,
-                }),
+                age: AgeRange::new(24, 32).ok(),
+                quality: Quality::new(78.123_45, 86.543_21).ok(),
+                pose: Pose::new(-3.217_5, 5.871_2, -1.093_4).ok(),
             },
         };
         let record = crate::engine::local::face_record(
@@ -437,6 +427,15 @@ fn bench_image(i: usize, embedding: &[f32], with_record: bool) -> NewImage {
         }],
         doc,
     }
+}
+
+/// The face id of generated image `i`'s face: a version 4 UUID, as the engine assigns.
+pub(super) fn bench_face_id(i: usize) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    id[6] = 0x40;
+    id[8] = 0x80;
+    id
 }
 
 /// How many turns each kind of search takes.
@@ -478,7 +477,7 @@ impl Timing {
 
 /// CPU time of the whole process (user and system, every thread, ended ones included), from
 /// /proc/self/stat in clock ticks of 10 ms (Linux reports them at 100 Hz).
-fn cpu_time() -> Result<Duration> {
+pub(super) fn cpu_time() -> Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").context("read /proc/self/stat")?;
     let after_name = stat
         .rsplit_once(')')
@@ -496,11 +495,11 @@ fn cpu_time() -> Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
-fn median(sorted: &[Duration]) -> Duration {
+pub(super) fn median(sorted: &[Duration]) -> Duration {
     percentile(sorted, 0.5)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -508,7 +507,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 

@@ -14,7 +14,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::TopicPartitionList;
 
-use crate::cli::stream::{engine, EngineArg, ModeArg};
+use crate::cli::stream::{engine, FacesArg, ModeArg};
 use crate::cli::Shell;
 use crate::engine::local::generated::generated_image;
 use crate::engine::local::models;
@@ -33,11 +33,11 @@ pub struct BenchStreamArgs {
     /// Uploads to send.
     #[arg(long, default_value_t = 20_000)]
     pub uploads: usize,
-    /// generated: faces derived from generated images (no inference); local: the models, on
-    /// --photos.
-    #[arg(long, value_enum, default_value_t = EngineArg::Generated)]
-    pub engine: EngineArg,
-    /// With --engine local, the photos uploaded (each under as many external ids as it takes);
+    /// generated: faces derived from generated images (no inference); models: the face engine the
+    /// settings name, on --photos.
+    #[arg(long, value_enum, default_value_t = FacesArg::Generated)]
+    pub faces: FacesArg,
+    /// With --faces models, the photos uploaded (each under as many external ids as it takes);
     /// the sample photos of the model cache by default.
     #[arg(long, value_name = "DIR")]
     pub photos: Option<PathBuf>,
@@ -107,7 +107,7 @@ fn measure(
         Access::write(LockWait::NoWait).with_engine(),
         &crate::cli::waiting,
     )?;
-    let engine = engine(&app, args.engine)?;
+    let engine = engine(&app, args.faces)?;
     let uploads = write_uploads(args, &settings.models_dir, root, &kafka.uploads_topic)?;
     let load_before = load_average();
     let registry = prometheus::Registry::new();
@@ -216,9 +216,9 @@ fn measure(
         "bench-stream: {} uploads, {} engine, {} mode, concurrency {}, {} partitions; {} build, \
          {} cores, load average {} before, {} after",
         args.uploads,
-        match args.engine {
-            EngineArg::Generated => "generated",
-            EngineArg::Local => "local",
+        match args.faces {
+            FacesArg::Generated => "generated",
+            FacesArg::Models => "models",
         },
         match args.mode {
             ModeArg::Sync => "sync",
@@ -288,9 +288,9 @@ fn write_uploads(
 ) -> Result<Vec<Outgoing>> {
     let images = root.join("images");
     std::fs::create_dir_all(&images)?;
-    let photos: Vec<PathBuf> = match args.engine {
-        EngineArg::Generated => Vec::new(),
-        EngineArg::Local => {
+    let photos: Vec<PathBuf> = match args.faces {
+        FacesArg::Generated => Vec::new(),
+        FacesArg::Models => {
             let dir = args
                 .photos
                 .clone()
@@ -305,13 +305,13 @@ fn write_uploads(
     let mut out = Vec::with_capacity(args.uploads);
     for i in 0..args.uploads {
         let person = (i / 3) as u64;
-        let path = match args.engine {
-            EngineArg::Generated => {
+        let path = match args.faces {
+            FacesArg::Generated => {
                 let p = images.join(format!("u{i}"));
                 std::fs::write(&p, generated_image(person, i as u64, 1))?;
                 p
             }
-            EngineArg::Local => photos[i % photos.len()].clone(),
+            FacesArg::Models => photos[i % photos.len()].clone(),
         };
         let external = format!("u{i}");
         let subject = if i % 7 == 0 {

@@ -16,6 +16,7 @@ use super::{
     PhotoSkip,
 };
 use crate::cli::{output, Shell, EXIT_SOME_REJECTED};
+use crate::engine::calls::{CallCounts, Prices};
 use crate::engine::local::{models, ImageLimits};
 use crate::engine::{FaceEngine, QualityFilter};
 use crate::files::{read_bounded, FileError};
@@ -119,6 +120,10 @@ pub struct PhotoIngestSummary<'a> {
     pub adjudication: Readjudication,
     /// Seconds it took.
     pub adjudicate_secs: f64,
+    /// The Rekognition calls made and avoided, when the engine is Rekognition's.
+    pub calls: Option<CallCounts>,
+    /// What they cost.
+    pub prices: &'a Prices,
 }
 
 /// Runs `ingest`; exit status 2 when some files were rejected or skipped.
@@ -190,6 +195,8 @@ pub(crate) fn run(shell: &Shell, args: &IngestPhotosArgs, out: &mut impl Write) 
         staged_secs,
         adjudication,
         adjudicate_secs,
+        calls: app.calls(),
+        prices: &settings.prices,
     };
     output::photo_ingest_summary(&summary, graph.adjudicator(), out)?;
     Ok(if clean { 0 } else { EXIT_SOME_REJECTED })

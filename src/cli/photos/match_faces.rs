@@ -17,7 +17,9 @@ use super::{
 use crate::cli::output::{self, CrossMatchRow};
 use crate::cli::{waiting, Shell, EXIT_SOME_REJECTED};
 use crate::engine::local::{index_faces_response, search_faces_response, ImageLimits, MAX_RESULTS};
-use crate::engine::{EngineError, FaceEngine, IndexFacesRequest, IndexFacesResult, QualityFilter};
+use crate::engine::{
+    EngineError, FaceEngine, ImageSource, IndexFacesRequest, IndexFacesResult, QualityFilter,
+};
 use crate::files::read_bounded;
 use crate::model::{CollectionId, ExternalImageId, Face, FaceId, Similarity};
 use crate::startup::EngineSession;
@@ -103,6 +105,9 @@ pub(crate) fn run(shell: &Shell, args: &MatchFacesArgs, out: &mut impl Write) ->
     if args.delete {
         engine.delete_collection(&collection_id)?;
         writeln!(log, "Deleted collection {collection_id}")?;
+    }
+    if let Some(calls) = session.calls() {
+        output::rekognition_calls(&calls, &shell.settings.prices, &mut log)?;
     }
     Ok(if failed > 0 || !found.skipped.is_empty() {
         EXIT_SOME_REJECTED
@@ -296,8 +301,9 @@ fn index_file(
     engine
         .index_faces(&IndexFacesRequest {
             collection_id,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&file.external_image_id),
+            subject_id: None,
             max_faces: None,
             quality_filter,
         })

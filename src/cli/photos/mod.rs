@@ -4,6 +4,7 @@
 //! files a directory holds and the external image id of each, the argument parsers, the progress bar.
 
 pub mod eval;
+pub mod eval_adjudication;
 pub mod ingest;
 pub mod labels;
 pub mod match_faces;

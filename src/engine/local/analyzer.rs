@@ -234,8 +234,8 @@ impl LocalAnalyzer {
             attributes: FaceAttributes {
                 gender: m.gender(&gp),
                 age: m.age(&ap),
-                quality: Some(attributes::quality(img, d.bbox, &aligned)),
-                pose: Some(attributes::pose(&d.landmarks)),
+                quality: attributes::quality(img, d.bbox, &aligned),
+                pose: attributes::pose(&d.landmarks),
             },
         })
     }

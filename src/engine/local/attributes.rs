@@ -132,7 +132,7 @@ impl Manifest {
             .max(expectation + MIN_AGE_HALF_WIDTH)
             .ceil()
             .max(0.0) as u32;
-        Some(AgeRange::new(low, high))
+        AgeRange::new(low, high.min(AgeRange::MAX)).ok()
     }
 }
 
@@ -155,7 +155,7 @@ fn nchw(chip: &RgbImage, n: &Normalization) -> Vec<f32> {
 /// Brightness: the mean luminance (BT.601) of the face box, as a percentage of white. Sharpness: the
 /// variance of the Laplacian of the aligned 112x112 grey chip `v`, mapped to 0-100 by
 /// `100 v / (v + SHARPNESS_HALF)`, so that a blurred face scores low and a crisp one near 100.
-pub fn quality(img: &RgbImage, bbox: [f32; 4], aligned: &RgbImage) -> Quality {
+pub fn quality(img: &RgbImage, bbox: [f32; 4], aligned: &RgbImage) -> Option<Quality> {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let x0 = bbox[0].clamp(0.0, w) as u32;
     let y0 = bbox[1].clamp(0.0, h) as u32;
@@ -177,10 +177,8 @@ pub fn quality(img: &RgbImage, bbox: [f32; 4], aligned: &RgbImage) -> Quality {
     };
     let v = laplacian_variance(aligned);
     let sharpness = 100.0 * v / (v + SHARPNESS_HALF);
-    Quality {
-        brightness: brightness as f32,
-        sharpness: sharpness as f32,
-    }
+    // Both are 0-100 by construction; a degenerate chip (a NaN) reports no quality.
+    Quality::new(brightness, sharpness).ok()
 }
 
 /// The Laplacian variance at which sharpness is 50.
@@ -223,7 +221,7 @@ const NOSE_HEIGHT: f64 = 0.495;
 /// nose depth. The nose depth is a fixed fraction of the frontal eye distance, estimated as the
 /// larger of the eye distance and the eye-mouth height over its frontal ratio (so that turning
 /// does not shrink it). Positive yaw: the nose points to the image's right; positive pitch: up.
-pub fn pose(l: &[(f32, f32); 5]) -> Pose {
+pub fn pose(l: &[(f32, f32); 5]) -> Option<Pose> {
     let p = l.map(|(x, y)| (f64::from(x), f64::from(y)));
     let (re, le, nose, rm, lm) = (p[0], p[1], p[2], p[3], p[4]);
     let roll = (le.1 - re.1).atan2(le.0 - re.0);
@@ -243,11 +241,8 @@ pub fn pose(l: &[(f32, f32); 5]) -> Pose {
     let yaw = ((nose.0 - midline) / depth).clamp(-1.0, 1.0).asin();
     let expected = NOSE_HEIGHT * height;
     let pitch = ((expected - nose.1) / depth).clamp(-1.0, 1.0).asin();
-    Pose {
-        yaw: yaw.to_degrees() as f32,
-        pitch: pitch.to_degrees() as f32,
-        roll: roll.to_degrees() as f32,
-    }
+    // asin and atan2 keep the angles within ±180; degenerate landmarks (a NaN) report no pose.
+    Pose::new(yaw.to_degrees(), pitch.to_degrees(), roll.to_degrees()).ok()
 }
 
 #[cfg(test)]
@@ -257,25 +252,28 @@ mod tests {
     #[test]
     fn a_frontal_template_has_no_pose_and_a_tilted_one_has_roll() {
         let t = super::super::align::ARCFACE_112.map(|(x, y)| (x as f32, y as f32));
-        let p = pose(&t);
+        let p = pose(&t).unwrap();
         assert!(
-            p.yaw.abs() < 3.0 && p.pitch.abs() < 3.0 && p.roll.abs() < 1.0,
+            p.yaw().abs() < 3.0 && p.pitch().abs() < 3.0 && p.roll().abs() < 1.0,
             "{p:?}"
         );
         let a = 20f32.to_radians();
         let tilted = t.map(|(x, y)| (a.cos() * x - a.sin() * y, a.sin() * x + a.cos() * y));
-        let p = pose(&tilted);
-        assert!((p.roll - 20.0).abs() < 1.0 && p.yaw.abs() < 3.0, "{p:?}");
+        let p = pose(&tilted).unwrap();
+        assert!(
+            (p.roll() - 20.0).abs() < 1.0 && p.yaw().abs() < 3.0,
+            "{p:?}"
+        );
         let mut turned = t;
         turned[2].0 += 10.0;
-        assert!(pose(&turned).yaw > 20.0);
+        assert!(pose(&turned).unwrap().yaw() > 20.0);
     }
 
     #[test]
     fn flat_chips_are_not_sharp() {
         let flat = RgbImage::from_pixel(112, 112, image::Rgb([90, 90, 90]));
-        let q = quality(&flat, [0.0, 0.0, 112.0, 112.0], &flat);
-        assert!(q.sharpness < 1.0);
-        assert!((q.brightness - 90.0 / 255.0 * 100.0).abs() < 0.1);
+        let q = quality(&flat, [0.0, 0.0, 112.0, 112.0], &flat).unwrap();
+        assert!(q.sharpness() < 1.0);
+        assert!((q.brightness() - 90.0 / 255.0 * 100.0).abs() < 0.1);
     }
 }

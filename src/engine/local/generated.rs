@@ -2,7 +2,7 @@
 //! a photo and a face count, and derives deterministic faces and embeddings from them. Run under the
 //! real [`super::LocalEngine`] (collections, log, vector index), it is the whole engine without the
 //! models, for measuring and fault-testing the pipeline around it (`facegraph bench-stream`,
-//! `facegraph stream --engine generated`).
+//! `facegraph stream --faces generated`).
 
 use sha2::{Digest, Sha256};
 
@@ -173,16 +173,9 @@ fn face(person: u64, photo: u64, i: u32) -> AnalyzedFace {
                 },
                 confidence: Confidence::new(99.0).unwrap_or_else(|_| unreachable!("in range")),
             }),
-            age: Some(AgeRange::new(age, age + 6)),
-            quality: Some(Quality {
-                brightness: 80.0,
-                sharpness: 80.0,
-            }),
-            pose: Some(Pose {
-                yaw: 2.0,
-                pitch: -1.0,
-                roll: 0.5,
-            }),
+            age: AgeRange::new(age, age + 6).ok(),
+            quality: Quality::new(80.0, 80.0).ok(),
+            pose: Pose::new(2.0, -1.0, 0.5).ok(),
         },
     }
 }

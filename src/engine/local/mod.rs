@@ -12,6 +12,7 @@ pub mod budget;
 pub mod calibration;
 pub mod collections;
 pub mod detect;
+pub mod detector;
 mod engine;
 pub mod eval;
 pub mod generated;
@@ -24,6 +25,7 @@ pub mod resize;
 mod tests;
 
 pub use analyzer::LocalAnalyzer;
+pub use detector::{DetectedFaces, LocalDetector};
 pub(crate) use engine::face_record;
 pub use engine::{
     index_faces_response, search_faces_response, LocalEngine, QualityBar, MAX_RESULTS,

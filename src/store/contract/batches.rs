@@ -315,20 +315,13 @@ pub fn conflicts_name_the_field_that_differs(store: &dyn GraphStore) {
             });
         }),
         (FaceField::Age, |f| {
-            f.attributes.age = Some(AgeRange::new(3, 7))
+            f.attributes.age = AgeRange::new(3, 7).ok()
         }),
         (FaceField::Quality, |f| {
-            f.attributes.quality = Some(Quality {
-                brightness: 8.0,
-                sharpness: 4.0,
-            });
+            f.attributes.quality = Quality::new(8.0, 4.0).ok();
         }),
         (FaceField::Pose, |f| {
-            f.attributes.pose = Some(Pose {
-                yaw: 45.0,
-                pitch: 0.0,
-                roll: 0.0,
-            });
+            f.attributes.pose = Pose::new(45.0, 0.0, 0.0).ok();
         }),
     ];
     for (field, change) in changes {

@@ -5,6 +5,7 @@
 mod batches;
 pub mod fixtures;
 mod records;
+mod scoped;
 mod stream;
 mod uploads;
 
@@ -23,6 +24,11 @@ pub use records::{
     faces_of_subject_returns_that_subjects_faces, searches_are_recorded,
     verdict_without_edge_fails_and_writes_nothing, verdicts_filter_edges,
     verdicts_round_trip_exactly,
+};
+pub use scoped::{
+    decisions_touching_are_oldest_first, review_pages_follow_the_queue,
+    similar_edges_carry_their_verdicts, some_clusters_are_replaced_and_totals_kept,
+    writes_mark_the_faces_they_touch,
 };
 pub use stream::{
     cursors_read_back_what_was_set, leases_are_held_by_one_holder_until_they_expire,
@@ -89,6 +95,11 @@ macro_rules! graph_store_contract {
             match_events_move_through_the_outbox_with_their_cursor,
             cursors_read_back_what_was_set,
             leases_are_held_by_one_holder_until_they_expire,
+            writes_mark_the_faces_they_touch,
+            similar_edges_carry_their_verdicts,
+            decisions_touching_are_oldest_first,
+            some_clusters_are_replaced_and_totals_kept,
+            review_pages_follow_the_queue,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -222,6 +233,26 @@ pub const ALL: &[(&str, Check)] = &[
         "leases_are_held_by_one_holder_until_they_expire",
         leases_are_held_by_one_holder_until_they_expire,
     ),
+    (
+        "writes_mark_the_faces_they_touch",
+        writes_mark_the_faces_they_touch,
+    ),
+    (
+        "similar_edges_carry_their_verdicts",
+        similar_edges_carry_their_verdicts,
+    ),
+    (
+        "decisions_touching_are_oldest_first",
+        decisions_touching_are_oldest_first,
+    ),
+    (
+        "some_clusters_are_replaced_and_totals_kept",
+        some_clusters_are_replaced_and_totals_kept,
+    ),
+    (
+        "review_pages_follow_the_queue",
+        review_pages_follow_the_queue,
+    ),
 ];
 
 fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
@@ -264,13 +295,6 @@ fn sorted_clusters(mut clusters: Vec<ClusterMembership>) -> Vec<ClusterMembershi
 }
 
 /// The error and its causes on one line, so that a failed check shows the adapter's own message.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    crate::errors::chain(err)
 }

@@ -219,6 +219,7 @@ pub fn clusters_are_replaced(store: &dyn GraphStore) {
     let cluster = |id: &str, faces: &[u32]| ClusterMembership {
         cluster_id: id.to_owned(),
         faces: faces.iter().map(|n| face_id(*n)).collect(),
+        fraud_lead: id == "c-2",
     };
     let first = vec![cluster("c-1", &[1, 2]), cluster("c-2", &[3, 4])];
     ok(store.replace_clusters(&first), "replace_clusters");

@@ -168,7 +168,7 @@ fn attributes(row: &Row) -> Result<FaceAttributes, StoreError> {
         get::<Option<i64>>(row, W, "age_low")?,
         get::<Option<i64>>(row, W, "age_high")?,
     )?
-    .map(|(low, high)| Ok::<_, String>(AgeRange::new(u32_of(low)?, u32_of(high)?)))
+    .map(|(low, high)| AgeRange::new(u32_of(low)?, u32_of(high)?).map_err(|e| e.to_string()))
     .transpose()
     .map_err(|e| corrupt(W, e))?;
     let quality = both(
@@ -177,16 +177,13 @@ fn attributes(row: &Row) -> Result<FaceAttributes, StoreError> {
         opt("brightness")?,
         opt("sharpness")?,
     )?
-    .map(|(b, s)| Quality {
-        brightness: b as f32,
-        sharpness: s as f32,
-    });
+    .map(|(b, s)| Quality::new(b, s))
+    .transpose()
+    .map_err(|e| corrupt(W, e.to_string()))?;
     let pose = match (opt("yaw")?, opt("pitch")?, opt("roll")?) {
-        (Some(yaw), Some(pitch), Some(roll)) => Some(Pose {
-            yaw: yaw as f32,
-            pitch: pitch as f32,
-            roll: roll as f32,
-        }),
+        (Some(yaw), Some(pitch), Some(roll)) => {
+            Some(Pose::new(yaw, pitch, roll).map_err(|e| corrupt(W, e.to_string()))?)
+        }
         (None, None, None) => None,
         _ => {
             return Err(corrupt(
@@ -317,9 +314,10 @@ pub(super) fn search_record(row: &Row) -> Result<((i64, i64), SearchRecord), Sto
 }
 
 /// Reads a cluster member: columns `cluster` and `face`.
-pub(super) fn cluster_member(row: &Row) -> Result<(String, FaceId), StoreError> {
+pub(super) fn cluster_member(row: &Row) -> Result<(String, FaceId, bool), StoreError> {
     Ok((
         text(row, "cluster member", "cluster")?,
         parsed(row, "cluster member", "face", FaceId::parse)?,
+        get(row, "cluster member", "lead")?,
     ))
 }

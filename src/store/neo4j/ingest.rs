@@ -38,6 +38,7 @@ pub(super) async fn ingest(tx: &mut Txn, batch: &IngestBatch) -> Work<IngestOutc
     let (new_edges, changed_edges) = upsert_edges(tx, batch, &stored).await?;
     write_searches(tx, &batch.searches).await?;
     complete_uploads(tx, &batch.completed).await?;
+    super::scoped::mark_batch(tx, batch).await?;
     Ok(IngestOutcome {
         new_faces,
         new_edges,
@@ -286,13 +287,13 @@ fn face_row(face: &Face, seq: Option<i64>) -> BoltType {
         )
         .with("gender", a.gender.map(|g| g.value.as_str()))
         .with("gender_confidence", a.gender.map(|g| g.confidence.get()))
-        .with("age_low", a.age.map(|r| i64::from(r.low)))
-        .with("age_high", a.age.map(|r| i64::from(r.high)))
-        .with("brightness", a.quality.map(|q| f64::from(q.brightness)))
-        .with("sharpness", a.quality.map(|q| f64::from(q.sharpness)))
-        .with("yaw", a.pose.map(|p| f64::from(p.yaw)))
-        .with("pitch", a.pose.map(|p| f64::from(p.pitch)))
-        .with("roll", a.pose.map(|p| f64::from(p.roll)))
+        .with("age_low", a.age.map(|r| i64::from(r.low())))
+        .with("age_high", a.age.map(|r| i64::from(r.high())))
+        .with("brightness", a.quality.map(|q| f64::from(q.brightness())))
+        .with("sharpness", a.quality.map(|q| f64::from(q.sharpness())))
+        .with("yaw", a.pose.map(|p| f64::from(p.yaw())))
+        .with("pitch", a.pose.map(|p| f64::from(p.pitch())))
+        .with("roll", a.pose.map(|p| f64::from(p.roll())))
         .with("is_largest", face.is_largest)
         .with("indexed_at", face.indexed_at.millis())
         .with("raw", face.raw.clone());

@@ -30,6 +30,7 @@ mod edges;
 mod ingest;
 mod read;
 mod schema;
+mod scoped;
 mod stream;
 mod uploads;
 mod write;
@@ -40,11 +41,12 @@ use secrecy::SecretString;
 pub use schema::{schema_statements, SCHEMA};
 
 use super::{
-    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome,
-    JudgementEntry, MatchEventRecord, ProcessedMessage, StoreError, StoreStats, VerdictUpdate,
+    ClusterMembership, ClusterTotals, DirtyFaces, EdgeRecord, FaceRecord, GraphStore, IngestBatch,
+    IngestOutcome, JudgementEntry, MatchEventRecord, ProcessedMessage, QueuePosition, StoreError,
+    StoreStats, VerdictUpdate,
 };
 use crate::model::{
-    Decision, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Timestamp, Verdict,
+    Decision, Edge, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Timestamp, Verdict,
 };
 use crate::settings::Neo4jSettings;
 use decode::int;
@@ -320,5 +322,45 @@ impl GraphStore for Neo4jStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         stream::mark_sent(self, event_ids, at)
+    }
+
+    fn dirty_faces(&self, limit: usize) -> Result<DirtyFaces, StoreError> {
+        self.read_dirty(limit)
+    }
+
+    fn clear_dirty(&self, through: i64) -> Result<(), StoreError> {
+        self.clear_dirty_marks(through)
+    }
+
+    fn similar_edges(&self, ids: &[FaceId]) -> Result<Vec<(Edge, Option<Verdict>)>, StoreError> {
+        self.light_edges(ids)
+    }
+
+    fn decisions_touching(&self, ids: &[FaceId]) -> Result<Vec<Decision>, StoreError> {
+        self.decisions_of(ids)
+    }
+
+    fn clusters_of(&self, ids: &[FaceId]) -> Result<Vec<ClusterMembership>, StoreError> {
+        self.clusters_holding(ids)
+    }
+
+    fn replace_some_clusters(
+        &self,
+        removed: &[String],
+        added: &[ClusterMembership],
+    ) -> Result<(), StoreError> {
+        self.replace_clusters_of(removed, added)
+    }
+
+    fn cluster_totals(&self) -> Result<ClusterTotals, StoreError> {
+        self.totals()
+    }
+
+    fn review_page(
+        &self,
+        after: Option<&QueuePosition>,
+        limit: usize,
+    ) -> Result<Vec<EdgeRecord>, StoreError> {
+        self.queue_page(after, limit)
     }
 }

@@ -179,7 +179,8 @@ pub(super) fn clusters(store: &Neo4jStore) -> Result<Vec<ClusterMembership>, Sto
             tx,
             query(
                 "MATCH (f:Face) WHERE f.cluster_id IS NOT NULL
-                 RETURN f.cluster_id AS cluster, f.face_id AS face, f.cluster_rank AS rank
+                 RETURN f.cluster_id AS cluster, f.face_id AS face,
+                        coalesce(f.cluster_lead, false) AS lead, f.cluster_rank AS rank
                  ORDER BY rank",
             ),
         )

@@ -236,7 +236,7 @@ pub(super) async fn record_decision(tx: &mut Txn, decision: &Decision) -> Work<(
             .param("seq", seq),
     )
     .await?;
-    Ok(())
+    super::scoped::mark_pair(tx, &decision.pair).await
 }
 
 /// Replaces the cluster membership held on the faces; every member must be a stored face.
@@ -245,28 +245,9 @@ pub(super) async fn replace_clusters(tx: &mut Txn, clusters: &[ClusterMembership
     require_faces(tx, &members).await?;
     tx.run(query(
         "MATCH (f:Face) WHERE f.cluster_id IS NOT NULL
-         REMOVE f.cluster_id, f.cluster_rank",
+         REMOVE f.cluster_id, f.cluster_rank, f.cluster_lead",
     ))
     .await?;
-    let rows: Vec<BoltType> = clusters
-        .iter()
-        .flat_map(|c| c.faces.iter().map(move |f| (c, f)))
-        .zip(0_i64..)
-        .map(|((c, f), rank)| {
-            Map::default()
-                .with("cluster", c.cluster_id.as_str())
-                .with("face", f.as_str())
-                .with("rank", rank)
-                .into()
-        })
-        .collect();
-    unwind(
-        tx,
-        "UNWIND $rows AS r
-         MATCH (f:Face {face_id: r.face})
-         SET f.cluster_id = r.cluster, f.cluster_rank = r.rank",
-        rows,
-    )
-    .await?;
-    Ok(())
+    let (count, leads) = super::scoped::write_members(tx, clusters).await?;
+    super::scoped::set_totals(tx, count, leads).await
 }

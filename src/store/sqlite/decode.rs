@@ -87,24 +87,21 @@ fn attributes(c: &mut Cells<'_, '_>) -> Result<FaceAttributes, StoreError> {
         _ => return Err(c.corrupt_last("gender and its confidence must both be present or absent")),
     };
     let age = match (c.opt_u32()?, c.opt_u32()?) {
-        (Some(low), Some(high)) => Some(AgeRange::new(low, high)),
+        (Some(low), Some(high)) => {
+            Some(AgeRange::new(low, high).map_err(|e| c.corrupt_last(e.to_string()))?)
+        }
         (None, None) => None,
         _ => return Err(c.corrupt_last("age_low and age_high must both be present or absent")),
     };
     let quality = match (c.opt_real()?, c.opt_real()?) {
-        (Some(b), Some(s)) => Some(Quality {
-            brightness: b as f32,
-            sharpness: s as f32,
-        }),
+        (Some(b), Some(s)) => Some(Quality::new(b, s).map_err(|e| c.corrupt_last(e.to_string()))?),
         (None, None) => None,
         _ => return Err(c.corrupt_last("brightness and sharpness must both be present or absent")),
     };
     let pose = match (c.opt_real()?, c.opt_real()?, c.opt_real()?) {
-        (Some(yaw), Some(pitch), Some(roll)) => Some(Pose {
-            yaw: yaw as f32,
-            pitch: pitch as f32,
-            roll: roll as f32,
-        }),
+        (Some(yaw), Some(pitch), Some(roll)) => {
+            Some(Pose::new(yaw, pitch, roll).map_err(|e| c.corrupt_last(e.to_string()))?)
+        }
         (None, None, None) => None,
         _ => return Err(c.corrupt_last("yaw, pitch and roll must all be present or absent")),
     };
@@ -170,6 +167,37 @@ pub(super) fn edge_record(row: &Row<'_>) -> Result<EdgeRecord, StoreError> {
         judgement,
         adjudicated_at,
     })
+}
+
+/// Reads a row of an edge without its judgement: face ids, similarities, engine, searched at, and
+/// its verdict.
+pub(super) fn light_edge(row: &Row<'_>) -> Result<(Edge, Option<Verdict>), StoreError> {
+    let mut c = Cells::new(row, "edge");
+    let a = c.parse(FaceId::parse)?;
+    let b = c.parse(FaceId::parse)?;
+    let pair = match FacePair::new(a.clone(), b.clone()) {
+        Some(pair) if *pair.a() == a => pair,
+        _ => {
+            return Err(c.corrupt_last(format!(
+                "face_a {a} must sort before face_b {b}: an edge joins two faces in canonical order"
+            )))
+        }
+    };
+    let edge = Edge {
+        pair,
+        similarity_ab: c.opt_parse_real(Similarity::new)?,
+        similarity_ba: c.opt_parse_real(Similarity::new)?,
+        engine: c.text()?.to_owned(),
+        searched_at: Timestamp::from_millis(c.int()?),
+    };
+    let verdict = c.opt_parse(|s| {
+        Verdict::parse(s).ok_or_else(|| ParseError {
+            what: "verdict",
+            value: s.to_owned(),
+            rule: "must be confirmed, review or rejected".to_owned(),
+        })
+    })?;
+    Ok((edge, verdict))
 }
 
 /// Reads a row of the decisions table: pair, kind, analyst, note, time.

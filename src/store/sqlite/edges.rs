@@ -1,7 +1,7 @@
 //! The ingest step that turns a batch's observations into SIMILAR edges on SQLite: folded into one
 //! edge per unordered pair, inserted when new, rewritten only when the batch changed them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, CachedStatement, Transaction};
 
@@ -20,6 +20,7 @@ pub(super) fn upsert_edges<'b>(
     tx: &Transaction<'_>,
     batch: &'b IngestBatch,
     seqs: &mut FaceSeqs<'b>,
+    dirty: &mut HashSet<i64>,
 ) -> Result<(usize, usize), StoreError> {
     let mut folded = fold(tx, batch, seqs)?;
     // In key order, the inserts walk the primary key's b-tree from left to right instead of
@@ -51,7 +52,11 @@ pub(super) fn upsert_edges<'b>(
             new += 1;
         } else if known.merge(edge)? {
             changed += 1;
+        } else {
+            continue;
         }
+        // Both faces of a new or changed edge await re-judging.
+        dirty.extend([a, b]);
     }
     Ok((new, changed))
 }

@@ -26,18 +26,23 @@ pub(super) fn ingest(
     batch: &IngestBatch,
 ) -> Result<IngestOutcome, StoreError> {
     let mut seqs = FaceSeqs::default();
+    // The faces whose edges this batch may change the verdicts of, marked in this transaction.
+    let mut dirty: HashSet<i64> = HashSet::new();
     require_named_faces(tx, batch, &mut seqs)?;
     refuse_conflicting_faces(tx, &batch.faces)?;
     write_collections(tx, &batch.collections)?;
     // Images whose subject may need resolving once the batch's links are in.
     let mut touched_images: Vec<&ImageId> = batch.images.iter().map(|i| &i.image_id).collect();
     write_images(tx, &batch.images)?;
-    let new_faces = write_faces(tx, &batch.faces, &mut seqs)?;
+    let new_faces = write_faces(tx, &batch.faces, &mut seqs, &mut dirty)?;
     touched_images.extend(batch.faces.iter().map(|f| &f.image_id));
-    let subject_links = link_subjects(tx, &batch.subjects, &touched_images)?;
-    let (new_edges, changed_edges) = upsert_edges(tx, batch, &mut seqs)?;
-    write_searches(tx, &batch.searches)?;
+    let subject_links = link_subjects(tx, &batch.subjects, &touched_images, &mut dirty)?;
+    let (new_edges, changed_edges) = upsert_edges(tx, batch, &mut seqs, &mut dirty)?;
+    write_searches(tx, &batch.searches, &mut seqs, &mut dirty)?;
     super::uploads::complete(tx, &batch.completed)?;
+    let mut dirty: Vec<i64> = dirty.into_iter().collect();
+    dirty.sort_unstable();
+    super::write::mark_dirty(tx, dirty, OP)?;
     Ok(IngestOutcome {
         new_faces,
         new_edges,
@@ -236,6 +241,7 @@ fn write_faces<'b>(
     tx: &Transaction<'_>,
     faces: &'b [Face],
     seqs: &mut FaceSeqs<'b>,
+    dirty: &mut HashSet<i64>,
 ) -> Result<usize, StoreError> {
     let prepare = |sql| tx.prepare_cached(sql).map_err(backend(OP));
     let (mut collection_stub, mut image_stub) = (prepare(COLLECTION_STUB)?, prepare(IMAGE_STUB)?);
@@ -263,23 +269,28 @@ fn write_faces<'b>(
             face.detection_confidence.map(Confidence::get),
             a.gender.map(|g| g.value.as_str()),
             a.gender.map(|g| g.confidence.get()),
-            a.age.map(|r| r.low),
-            a.age.map(|r| r.high),
-            a.quality.map(|q| f64::from(q.brightness)),
-            a.quality.map(|q| f64::from(q.sharpness)),
-            a.pose.map(|p| f64::from(p.yaw)),
-            a.pose.map(|p| f64::from(p.pitch)),
-            a.pose.map(|p| f64::from(p.roll)),
+            a.age.map(|r| r.low()),
+            a.age.map(|r| r.high()),
+            a.quality.map(|q| f64::from(q.brightness())),
+            a.quality.map(|q| f64::from(q.sharpness())),
+            a.pose.map(|p| f64::from(p.yaw())),
+            a.pose.map(|p| f64::from(p.pitch())),
+            a.pose.map(|p| f64::from(p.roll())),
             face.is_largest,
             at,
             face.raw,
         ];
         if insert.execute(values).map_err(backend(OP))? == 1 {
             new_faces += 1;
-            seqs.insert(&face.face_id, tx.last_insert_rowid());
+            let seq = tx.last_insert_rowid();
+            seqs.insert(&face.face_id, seq);
+            dirty.insert(seq);
         } else {
-            complete.execute(values).map_err(backend(OP))?;
-            seqs.resolve(tx, &face.face_id, OP)?;
+            let completed = complete.execute(values).map_err(backend(OP))?;
+            let seq = seqs.resolve(tx, &face.face_id, OP)?;
+            if completed > 0 {
+                dirty.insert(seq);
+            }
         }
     }
     Ok(new_faces)
@@ -291,6 +302,7 @@ fn link_subjects(
     tx: &Transaction<'_>,
     subjects: &[(ExternalImageId, SubjectId)],
     touched_images: &[&ImageId],
+    dirty: &mut HashSet<i64>,
 ) -> Result<usize, StoreError> {
     let mut changed = 0;
     let mut subject = tx
@@ -309,13 +321,28 @@ fn link_subjects(
              WHERE external_image_id = ?1 AND subject_id IS NOT ?2",
         )
         .map_err(backend(OP))?;
+    let mut faces_of_external = tx
+        .prepare_cached(
+            "SELECT f.seq FROM faces f JOIN images i ON i.image_id = f.image_id
+             WHERE i.external_image_id = ?1",
+        )
+        .map_err(backend(OP))?;
     for (ext, subject_id) in subjects {
         let values = [ext.as_str(), subject_id.as_str()];
         subject
             .execute([subject_id.as_str()])
             .map_err(backend(OP))?;
         link.execute(values).map_err(backend(OP))?;
-        changed += relink.execute(values).map_err(backend(OP))?;
+        let relinked = relink.execute(values).map_err(backend(OP))?;
+        if relinked > 0 {
+            // The faces of a relinked image have another subject: their edges await re-judging.
+            let seqs = faces_of_external
+                .query_map([ext.as_str()], |row| row.get::<_, i64>(0))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(backend(OP))?;
+            dirty.extend(seqs);
+        }
+        changed += relinked;
     }
     let mut adopt = tx
         .prepare_cached(
@@ -326,18 +353,34 @@ fn link_subjects(
                AND external_image_id IN (SELECT external_image_id FROM subject_links)",
         )
         .map_err(backend(OP))?;
+    let mut faces_of_image = tx
+        .prepare_cached("SELECT seq FROM faces WHERE image_id = ?1")
+        .map_err(backend(OP))?;
     let mut seen = HashSet::new();
     for image in touched_images {
         if seen.insert(image) {
-            changed += adopt.execute([image.as_str()]).map_err(backend(OP))?;
+            let adopted = adopt.execute([image.as_str()]).map_err(backend(OP))?;
+            if adopted > 0 {
+                let seqs = faces_of_image
+                    .query_map([image.as_str()], |row| row.get::<_, i64>(0))
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(backend(OP))?;
+                dirty.extend(seqs);
+            }
+            changed += adopted;
         }
     }
     Ok(changed)
 }
 
 /// Records the searches that ran; a search already recorded (same face, collection and time) is
-/// kept as it was.
-fn write_searches(tx: &Transaction<'_>, searches: &[SearchRecord]) -> Result<(), StoreError> {
+/// kept as it was. A face with a new search awaits re-judging: its silence is new evidence.
+fn write_searches<'b>(
+    tx: &Transaction<'_>,
+    searches: &'b [SearchRecord],
+    seqs: &mut FaceSeqs<'b>,
+    dirty: &mut HashSet<i64>,
+) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO searches (face_id, collection_id, bound, collection_seq, searched_at)
@@ -346,14 +389,18 @@ fn write_searches(tx: &Transaction<'_>, searches: &[SearchRecord]) -> Result<(),
         )
         .map_err(backend(OP))?;
     for s in searches {
-        stmt.execute(params![
-            s.face_id.as_str(),
-            s.collection_id.as_str(),
-            s.bound.map(Similarity::get),
-            s.collection_seq,
-            s.searched_at.millis(),
-        ])
-        .map_err(backend(OP))?;
+        let added = stmt
+            .execute(params![
+                s.face_id.as_str(),
+                s.collection_id.as_str(),
+                s.bound.map(Similarity::get),
+                s.collection_seq,
+                s.searched_at.millis(),
+            ])
+            .map_err(backend(OP))?;
+        if added > 0 {
+            dirty.insert(seqs.resolve(tx, &s.face_id, OP)?);
+        }
     }
     Ok(())
 }

@@ -23,11 +23,12 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome,
-    JudgementEntry, MatchEventRecord, ProcessedMessage, StoreError, StoreStats, VerdictUpdate,
+    ClusterMembership, ClusterTotals, DirtyFaces, EdgeRecord, FaceRecord, GraphStore, IngestBatch,
+    IngestOutcome, JudgementEntry, MatchEventRecord, ProcessedMessage, QueuePosition, StoreError,
+    StoreStats, VerdictUpdate,
 };
 use crate::model::{
-    Decision, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Timestamp, Verdict,
+    Decision, Edge, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Timestamp, Verdict,
 };
 
 /// The graph store on an embedded SQLite database.
@@ -142,6 +143,50 @@ impl GraphStore for SqliteStore {
 
     fn all_faces(&self) -> Result<Vec<FaceRecord>, StoreError> {
         read::all_faces(&self.lock())
+    }
+
+    fn dirty_faces(&self, limit: usize) -> Result<DirtyFaces, StoreError> {
+        read::dirty_faces(&self.lock(), limit)
+    }
+
+    fn clear_dirty(&self, through: i64) -> Result<(), StoreError> {
+        self.write("clear the faces awaiting re-judging", |tx| {
+            write::clear_dirty(tx, through)
+        })
+    }
+
+    fn similar_edges(&self, ids: &[FaceId]) -> Result<Vec<(Edge, Option<Verdict>)>, StoreError> {
+        read::similar_edges(&self.lock(), ids)
+    }
+
+    fn decisions_touching(&self, ids: &[FaceId]) -> Result<Vec<Decision>, StoreError> {
+        read::decisions_touching(&self.lock(), ids)
+    }
+
+    fn clusters_of(&self, ids: &[FaceId]) -> Result<Vec<ClusterMembership>, StoreError> {
+        read::clusters_of(&self.lock(), ids)
+    }
+
+    fn replace_some_clusters(
+        &self,
+        removed: &[String],
+        added: &[ClusterMembership],
+    ) -> Result<(), StoreError> {
+        self.write("replace clusters", |tx| {
+            write::replace_some_clusters(tx, removed, added)
+        })
+    }
+
+    fn cluster_totals(&self) -> Result<ClusterTotals, StoreError> {
+        read::cluster_totals(&self.lock())
+    }
+
+    fn review_page(
+        &self,
+        after: Option<&QueuePosition>,
+        limit: usize,
+    ) -> Result<Vec<EdgeRecord>, StoreError> {
+        read::review_page(&self.lock(), after, limit)
     }
 
     fn faces_of_subject(&self, subject: &SubjectId) -> Result<Vec<FaceRecord>, StoreError> {

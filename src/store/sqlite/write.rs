@@ -7,6 +7,7 @@ use rusqlite::{params, CachedStatement, Transaction};
 use super::decode::Cells;
 use super::seqs::FaceSeqs;
 use super::{backend, InvalidWrite};
+use crate::adjudication::in_review_queue;
 use crate::model::Decision;
 use crate::store::codec::reasons_to_json;
 use crate::store::{ClusterMembership, StoreError, VerdictUpdate};
@@ -26,7 +27,8 @@ pub(super) fn record_verdicts(
         .map_err(backend(OP))?;
     let mut update = tx
         .prepare_cached(
-            "UPDATE edges SET verdict = ?3, judgement_id = ?4 WHERE face_a = ?1 AND face_b = ?2",
+            "UPDATE edges SET verdict = ?3, judgement_id = ?4, score = ?5, queued = ?6
+             WHERE face_a = ?1 AND face_b = ?2",
         )
         .map_err(backend(OP))?;
     let mut history = tx
@@ -65,7 +67,14 @@ pub(super) fn record_verdicts(
             .map_err(backend(OP))?;
         let judgement_id = tx.last_insert_rowid();
         update
-            .execute(params![sa, sb, verdict, judgement_id])
+            .execute(params![
+                sa,
+                sb,
+                verdict,
+                judgement_id,
+                j.score,
+                in_review_queue(j)
+            ])
             .map_err(backend(OP))?;
         changed += 1;
     }
@@ -120,8 +129,10 @@ fn holds(
 pub(super) fn record_decision(tx: &Transaction<'_>, decision: &Decision) -> Result<(), StoreError> {
     const OP: &str = "record a decision";
     let mut seqs = FaceSeqs::default();
-    seqs.resolve(tx, decision.pair.a(), OP)?;
-    seqs.resolve(tx, decision.pair.b(), OP)?;
+    let a = seqs.resolve(tx, decision.pair.a(), OP)?;
+    let b = seqs.resolve(tx, decision.pair.b(), OP)?;
+    // Both faces' edges, and those of their must-link components, await re-judging.
+    mark_dirty(tx, [a, b], OP)?;
     tx.prepare_cached(
         "INSERT INTO decisions (face_a, face_b, kind, analyst, note, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -148,17 +159,85 @@ pub(super) fn replace_clusters(
     const OP: &str = "replace clusters";
     tx.execute("DELETE FROM cluster_members", [])
         .map_err(backend(OP))?;
+    tx.execute("DELETE FROM clusters", [])
+        .map_err(backend(OP))?;
+    insert_clusters(tx, clusters, OP)
+}
+
+/// Removes the clusters `removed` and stores `added`; every member must be a stored face.
+pub(super) fn replace_some_clusters(
+    tx: &Transaction<'_>,
+    removed: &[String],
+    added: &[ClusterMembership],
+) -> Result<(), StoreError> {
+    const OP: &str = "replace clusters";
+    let mut members = tx
+        .prepare_cached("DELETE FROM cluster_members WHERE cluster_id = ?1")
+        .map_err(backend(OP))?;
+    let mut cluster = tx
+        .prepare_cached("DELETE FROM clusters WHERE cluster_id = ?1")
+        .map_err(backend(OP))?;
+    for id in removed {
+        members.execute([id]).map_err(backend(OP))?;
+        cluster.execute([id]).map_err(backend(OP))?;
+    }
+    insert_clusters(tx, added, OP)
+}
+
+fn insert_clusters(
+    tx: &Transaction<'_>,
+    clusters: &[ClusterMembership],
+    op: &'static str,
+) -> Result<(), StoreError> {
     let mut seqs = FaceSeqs::default();
     let mut insert = tx
         .prepare_cached("INSERT INTO cluster_members (cluster_id, face_id) VALUES (?1, ?2)")
-        .map_err(backend(OP))?;
+        .map_err(backend(op))?;
+    // A cluster stored twice (its id is its membership) is one row; the totals count it once.
+    let mut flag = tx
+        .prepare_cached(
+            "INSERT INTO clusters (cluster_id, fraud_lead) VALUES (?1, ?2)
+             ON CONFLICT (cluster_id) DO NOTHING",
+        )
+        .map_err(backend(op))?;
     for cluster in clusters {
+        if flag
+            .execute(params![cluster.cluster_id, cluster.fraud_lead])
+            .map_err(backend(op))?
+            == 0
+        {
+            continue;
+        }
         for face in &cluster.faces {
-            seqs.resolve(tx, face, OP)?;
+            seqs.resolve(tx, face, op)?;
             insert
                 .execute(params![cluster.cluster_id, face.as_str()])
-                .map_err(backend(OP))?;
+                .map_err(backend(op))?;
         }
     }
+    Ok(())
+}
+
+/// Marks the faces with these seqs as awaiting re-judging, each with a mark newer than any before.
+pub(super) fn mark_dirty(
+    tx: &Transaction<'_>,
+    seqs: impl IntoIterator<Item = i64>,
+    op: &'static str,
+) -> Result<(), StoreError> {
+    // REPLACE deletes a face's older mark and inserts a new row, whose AUTOINCREMENT id is newer
+    // than every mark a running re-judging may have read.
+    let mut mark = tx
+        .prepare_cached("INSERT OR REPLACE INTO dirty_faces (face_seq) VALUES (?1)")
+        .map_err(backend(op))?;
+    for seq in seqs {
+        mark.execute([seq]).map_err(backend(op))?;
+    }
+    Ok(())
+}
+
+/// Clears the marks up to `through`.
+pub(super) fn clear_dirty(tx: &Transaction<'_>, through: i64) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM dirty_faces WHERE id <= ?1", [through])
+        .map_err(backend("clear the faces awaiting re-judging"))?;
     Ok(())
 }

@@ -9,7 +9,7 @@ mod population;
 
 pub(crate) use clusters::{cluster_plan, ClusterPlan};
 pub(crate) use hits::{decisions, edges, hits, observations, searches, Hit};
-pub(crate) use population::population;
+pub(crate) use population::{population, Population};
 
 /// SplitMix64 (Steele, Lea and Flood, 2014): one `u64` of state, statistically sound for generating
 /// test data and the same on every platform, so a seed names one data set.

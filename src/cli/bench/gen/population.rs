@@ -183,9 +183,9 @@ fn new_face(
     // seed keeps naming one data set.
     let attributes = FaceAttributes {
         gender: gender_estimate(rng, who)?,
-        age: Some(age_estimate(rng, who)),
-        quality: Some(quality(rng)),
-        pose: Some(pose(rng)),
+        age: Some(age_estimate(rng, who)?),
+        quality: Some(quality(rng)?),
+        pose: Some(pose(rng)?),
     };
     let bbox = face_box(rng, largest);
     let face_id = FaceId::parse(&rng.uuid())?;
@@ -223,7 +223,7 @@ fn gender_estimate(rng: &mut Rng, who: &Person) -> Result<Option<Gender>, ParseE
 
 /// The classifier's age range. Photos are up to five years old; the estimate is usually a range
 /// around the age at the time and occasionally far off.
-fn age_estimate(rng: &mut Rng, who: &Person) -> AgeRange {
+fn age_estimate(rng: &mut Rng, who: &Person) -> Result<AgeRange, ParseError> {
     let at_photo = who.age.saturating_sub(rng.below(6) as u32);
     let centre = if rng.chance(0.03) {
         at_photo + 15 + rng.below(10) as u32
@@ -235,36 +235,34 @@ fn age_estimate(rng: &mut Rng, who: &Person) -> AgeRange {
 }
 
 /// Brightness and sharpness, poor for a few faces.
-fn quality(rng: &mut Rng) -> Quality {
-    Quality {
-        brightness: if rng.chance(0.03) {
-            rng.range(5.0, 20.0)
-        } else {
-            rng.range(30.0, 95.0)
-        } as f32,
-        sharpness: if rng.chance(0.03) {
-            rng.range(2.0, 10.0)
-        } else {
-            rng.range(15.0, 95.0)
-        } as f32,
-    }
+fn quality(rng: &mut Rng) -> Result<Quality, ParseError> {
+    // Drawn in this order, brightness first, so that a seed keeps naming one data set.
+    let brightness = if rng.chance(0.03) {
+        rng.range(5.0, 20.0)
+    } else {
+        rng.range(30.0, 95.0)
+    };
+    let sharpness = if rng.chance(0.03) {
+        rng.range(2.0, 10.0)
+    } else {
+        rng.range(15.0, 95.0)
+    };
+    Quality::new(brightness, sharpness)
 }
 
 /// Yaw, pitch and roll, extreme for a few faces.
-fn pose(rng: &mut Rng) -> Pose {
-    Pose {
-        yaw: if rng.chance(0.02) {
-            rng.range(45.0, 80.0)
-        } else {
-            rng.range(-30.0, 30.0)
-        } as f32,
-        pitch: if rng.chance(0.01) {
-            rng.range(35.0, 60.0)
-        } else {
-            rng.range(-20.0, 20.0)
-        } as f32,
-        roll: rng.range(-15.0, 15.0) as f32,
-    }
+fn pose(rng: &mut Rng) -> Result<Pose, ParseError> {
+    let yaw = if rng.chance(0.02) {
+        rng.range(45.0, 80.0)
+    } else {
+        rng.range(-30.0, 30.0)
+    };
+    let pitch = if rng.chance(0.01) {
+        rng.range(35.0, 60.0)
+    } else {
+        rng.range(-20.0, 20.0)
+    };
+    Pose::new(yaw, pitch, rng.range(-15.0, 15.0))
 }
 
 /// Where the face is: a bystander's is small, the photo's subject's large (tiny for a few).

@@ -259,6 +259,30 @@ impl Collection {
         Ok(Some(state.rows(&hits)))
     }
 
+    /// The best `k` faces for an embedding read from a collection's index (a unit vector already,
+    /// used as it is so that its scores are bit for bit those it gets in its own collection),
+    /// with a score of at least `min_score`.
+    pub fn search_stored_vector(
+        &self,
+        query: &[f32],
+        k: usize,
+        min_score: f32,
+    ) -> Result<Vec<MatchRow>, StoreError> {
+        let state = self.read_state()?;
+        let hits = state.index.search(query, k, min_score, None);
+        Ok(state.rows(&hits))
+    }
+
+    /// The stored embedding of a face of the collection; `None` when the face is not in it.
+    pub fn embedding(&self, id: &FaceKey) -> Result<Option<Vec<f32>>, StoreError> {
+        let state = self.read_state()?;
+        Ok(state
+            .by_id
+            .get(id)
+            .and_then(|&slot| state.index.get(slot))
+            .map(<[f32]>::to_vec))
+    }
+
     /// The best `k` faces for an embedding, with a score of at least `min_score`.
     pub fn search_vector(
         &self,

@@ -3,12 +3,13 @@
 //! as one record, and answered from the records exactly as a saved response would be read.
 
 use super::quality::QualityBar;
-use super::records::{face_detail, face_of, face_record, image_of, unindexed_of, upload_id_of};
+use super::records::{face_detail, face_of, face_record, image_of, upload_id_of};
 use super::{backend, LocalEngine, MAX_FACES_PER_IMAGE};
 use crate::engine::local::collections::{
     Appended, Collection, FaceKey, ImageDoc, ImageKey, NewFace, NewImage, StoredImage,
 };
 use crate::engine::local::AnalyzedFace;
+use crate::engine::unindexed_of;
 use crate::engine::{EngineError, IndexFacesRequest, IndexFacesResult, UnindexedReason};
 use crate::model::{ExternalImageId, Timestamp};
 use crate::rekognition::{index_faces_to_domain, wire};
@@ -26,7 +27,7 @@ impl LocalEngine {
         req: &IndexFacesRequest<'_>,
         image_key: ImageKey,
     ) -> Result<IndexFacesResult, EngineError> {
-        let analysis = self.analyzer.analyze(req.image)?;
+        let analysis = self.analyzer.analyze(super::image_bytes(req)?)?;
         self.check_models(c)?;
         let size = (analysis.width, analysis.height);
         let (indexed, unindexed) = select_faces(analysis.faces, req, size);

@@ -19,7 +19,7 @@ use super::calibration::{cosine_for_similarity, similarity_from_cosine};
 use super::collections::{self, Collection, FaceKey, ImageKey, Manifest, MatchRow, StoreError};
 use super::FaceAnalyzer;
 use crate::engine::{
-    CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, IndexFacesRequest,
+    CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, HeldFace, IndexFacesRequest,
     IndexFacesResult, SearchByImageResult,
 };
 use crate::model::{CollectionId, ContentHash, ExternalImageId, FaceId, Similarity, Timestamp};
@@ -235,7 +235,7 @@ impl FaceEngine for LocalEngine {
             ));
         }
         let c = self.collection(req.collection_id)?;
-        let image_key = sha256(req.image);
+        let image_key = sha256(image_bytes(req)?);
         let ext = req.external_image_id.map(ExternalImageId::as_str);
         // The local engine's dedup: the same bytes under the same external image id are indexed once.
         if let Some(stored) = c
@@ -296,6 +296,48 @@ impl FaceEngine for LocalEngine {
                 collection_id: collection_id.clone(),
                 face_id: face_id.clone(),
             })?;
+        self.matches(rows, threshold)
+    }
+
+    /// A face held in another collection is compared by its stored embedding, when the two
+    /// collections' faces come from the same models.
+    #[tracing::instrument(skip_all, fields(collection = %collection_id, face = %face.face_id))]
+    fn search_held_face(
+        &self,
+        collection_id: &CollectionId,
+        face: &HeldFace<'_>,
+        threshold: Similarity,
+        max_faces: u32,
+    ) -> Result<Vec<FaceMatch>, EngineError> {
+        if face.collection_id == collection_id {
+            return self.search_faces(collection_id, face.face_id, threshold, max_faces);
+        }
+        check_max("MaxFaces", max_faces)?;
+        let home = self.collection(face.collection_id)?;
+        let target = self.collection(collection_id)?;
+        let (h, t) = (home.manifest(), target.manifest());
+        if h.face_model_version != t.face_model_version || h.embedding_dim != t.embedding_dim {
+            return Err(EngineError::InvalidParameter(format!(
+                "face {} of collection {} (face model version {}) cannot be compared with the faces \
+                 of collection {} (face model version {})",
+                face.face_id,
+                home.id(),
+                h.face_model_version,
+                target.id(),
+                t.face_model_version
+            )));
+        }
+        let embedding = home
+            .embedding(&face_key(face.face_id)?)
+            .map_err(backend("search the collection"))?
+            .ok_or_else(|| EngineError::FaceNotFound {
+                collection_id: face.collection_id.clone(),
+                face_id: face.face_id.clone(),
+            })?;
+        let min = cosine_for_similarity(threshold) - COSINE_SLACK;
+        let rows = target
+            .search_stored_vector(&embedding, max_faces as usize, min)
+            .map_err(backend("search the collection"))?;
         self.matches(rows, threshold)
     }
 
@@ -381,8 +423,17 @@ impl FaceEngine for LocalEngine {
 /// The prefix of ListFaces tokens, so that a token of another kind is recognised as foreign.
 const TOKEN_PREFIX: &str = "lf1.";
 
+/// The request's bytes: the local engine reads no other source.
+pub(super) fn image_bytes<'a>(req: &IndexFacesRequest<'a>) -> Result<&'a [u8], EngineError> {
+    req.image.bytes().ok_or_else(|| {
+        EngineError::InvalidParameter(
+            "the local engine reads images from their bytes only".to_owned(),
+        )
+    })
+}
+
 fn parse_token(token: &str) -> Result<FaceKey, EngineError> {
-    let invalid = || EngineError::InvalidParameter(format!("invalid pagination token {token:?}"));
+    let invalid = || EngineError::InvalidPaginationToken(token.to_owned());
     let hex_part = token.strip_prefix(TOKEN_PREFIX).ok_or_else(invalid)?;
     let bytes = hex::decode(hex_part).map_err(|_| invalid())?;
     FaceKey::try_from(bytes.as_slice()).map_err(|_| invalid())

@@ -77,20 +77,20 @@ impl QualityBar {
             reasons.push(UnindexedReason::SmallBoundingBox);
         }
         if let Some(q) = face.attributes.quality {
-            if q.brightness < self.min_brightness {
+            if q.brightness() < self.min_brightness {
                 reasons.push(UnindexedReason::LowBrightness);
             }
-            if q.sharpness < self.min_sharpness {
+            if q.sharpness() < self.min_sharpness {
                 reasons.push(UnindexedReason::LowSharpness);
             }
         }
         if let Some(p) = face.attributes.pose {
-            if p.yaw.abs() > self.max_yaw || p.pitch.abs() > self.max_pitch {
+            if p.yaw().abs() > self.max_yaw || p.pitch().abs() > self.max_pitch {
                 reasons.push(UnindexedReason::ExtremePose);
             }
         }
         if let Some(q) = face.attributes.quality {
-            if (q.brightness + q.sharpness) / 2.0 < self.min_overall {
+            if (q.brightness() + q.sharpness()) / 2.0 < self.min_overall {
                 reasons.push(UnindexedReason::LowFaceQuality);
             }
         }

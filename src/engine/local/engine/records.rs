@@ -4,10 +4,10 @@
 
 use crate::engine::local::collections::{FaceKey, ImageDoc, ImageKey, StoredFace};
 use crate::engine::local::AnalyzedFace;
-use crate::engine::{EngineError, FaceMatch, IndexFacesResult, UnindexedFace, UnindexedReason};
+use crate::engine::{EngineError, FaceMatch, IndexFacesResult};
 use crate::model::{
-    AgeRange, BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, Face,
-    FaceAttributes, FaceId, Gender, GenderValue, Image, ImageId, Pose, Quality, Timestamp,
+    BoundingBox, CollectionId, Confidence, ContentHash, ExternalImageId, Face, FaceAttributes,
+    FaceId, GenderValue, Image, ImageId, Timestamp,
 };
 use crate::rekognition::{index_faces_to_domain, wire};
 
@@ -244,8 +244,8 @@ fn detail_of_attributes(
     wire::FaceDetail {
         bounding_box: Some(wire_box(bbox)),
         age_range: a.age.map(|r| wire::AgeRange {
-            low: Some(r.low),
-            high: Some(r.high),
+            low: Some(r.low()),
+            high: Some(r.high()),
         }),
         gender: a.gender.map(|g| wire::Gender {
             value: Some(match g.value {
@@ -255,13 +255,13 @@ fn detail_of_attributes(
             confidence: Some(round(g.confidence.get(), 6)),
         }),
         pose: a.pose.map(|p| wire::Pose {
-            roll: Some(degrees(p.roll)),
-            yaw: Some(degrees(p.yaw)),
-            pitch: Some(degrees(p.pitch)),
+            roll: Some(degrees(p.roll())),
+            yaw: Some(degrees(p.yaw())),
+            pitch: Some(degrees(p.pitch())),
         }),
         quality: a.quality.map(|q| wire::ImageQuality {
-            brightness: Some(percent(q.brightness)),
-            sharpness: Some(percent(q.sharpness)),
+            brightness: Some(percent(q.brightness())),
+            sharpness: Some(percent(q.sharpness())),
         }),
         confidence: confidence.map(|c| round(c.get(), 6)),
         ..Default::default()
@@ -286,76 +286,4 @@ fn record_of_face(f: &Face, version: &str) -> wire::FaceRecord {
             &f.attributes,
         )),
     }
-}
-
-/// The domain form of a stored unindexed face; values out of range (never written by this engine)
-/// are dropped rather than failing the call.
-pub(super) fn unindexed_of(u: &wire::UnindexedFace) -> UnindexedFace {
-    let detail = u.face_detail.clone().unwrap_or_default();
-    let bbox = detail
-        .bounding_box
-        .map(|b| BoundingBox {
-            left: b.left.unwrap_or(0.0) as f32,
-            top: b.top.unwrap_or(0.0) as f32,
-            width: b.width.unwrap_or(0.0) as f32,
-            height: b.height.unwrap_or(0.0) as f32,
-        })
-        .unwrap_or_default();
-    let gender = detail.gender.as_ref().and_then(|g| {
-        let value = match g.value.as_ref()? {
-            wire::GenderType::Male => GenderValue::Male,
-            wire::GenderType::Female => GenderValue::Female,
-            wire::GenderType::Other(_) => return None,
-        };
-        Some(Gender {
-            value,
-            confidence: Confidence::new(g.confidence?).ok()?,
-        })
-    });
-    let attributes = FaceAttributes {
-        gender,
-        age: detail
-            .age_range
-            .and_then(|a| Some(AgeRange::new(a.low?, a.high?))),
-        quality: detail.quality.and_then(|q| {
-            Some(Quality {
-                brightness: q.brightness? as f32,
-                sharpness: q.sharpness? as f32,
-            })
-        }),
-        pose: detail.pose.and_then(|p| {
-            Some(Pose {
-                yaw: p.yaw? as f32,
-                pitch: p.pitch? as f32,
-                roll: p.roll? as f32,
-            })
-        }),
-    };
-    let reasons = u
-        .reasons
-        .iter()
-        .flatten()
-        .filter_map(|r| reason_of(r.as_str()))
-        .collect();
-    UnindexedFace {
-        bbox,
-        confidence: detail.confidence.and_then(|c| Confidence::new(c).ok()),
-        attributes,
-        reasons,
-    }
-}
-
-/// The reason named by a stored string, if this engine knows it.
-fn reason_of(s: &str) -> Option<UnindexedReason> {
-    [
-        UnindexedReason::ExceedsMaxFaces,
-        UnindexedReason::ExtremePose,
-        UnindexedReason::LowBrightness,
-        UnindexedReason::LowSharpness,
-        UnindexedReason::LowConfidence,
-        UnindexedReason::SmallBoundingBox,
-        UnindexedReason::LowFaceQuality,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == s)
 }

@@ -99,7 +99,7 @@ fn list_faces_pages_through_every_face_once_in_a_stable_order() {
     for bad in ["", "garbage", "lf1.zz", "lf1.00"] {
         let err = f.engine.list_faces(&f.coll, Some(bad), 10).unwrap_err();
         assert!(
-            matches!(err, EngineError::InvalidParameter(_)),
+            matches!(err, EngineError::InvalidPaginationToken(ref t) if t == bad),
             "{bad}: {err}"
         );
     }
@@ -208,8 +208,9 @@ fn a_collection_of_another_face_model_refuses_new_faces() {
     let err = other
         .index_faces(&IndexFacesRequest {
             collection_id: &f.coll,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: None,
+            subject_id: None,
             max_faces: None,
             quality_filter: QualityFilter::None,
         })

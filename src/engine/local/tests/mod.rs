@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 mod collections;
 mod recovery;
 mod rekognition;
+mod routing;
 
 use super::{AnalyzedFace, FaceAnalyzer, ImageAnalysis, LocalEngine};
 use crate::engine::{
-    EngineError, FaceEngine, ImageError, IndexFacesRequest, IndexFacesResult, QualityFilter,
+    EngineError, FaceEngine, ImageError, ImageSource, IndexFacesRequest, IndexFacesResult,
+    QualityFilter,
 };
 use crate::model::{
     BoundingBox, CollectionId, Confidence, ExternalImageId, FaceAttributes, FaceId, Gender,
@@ -138,16 +140,11 @@ impl FaceAnalyzer for TestAnalyzer {
                             value: GenderValue::Female,
                             confidence: Confidence::new(97.25).unwrap(),
                         }),
-                        age: Some(crate::model::AgeRange::new(25, 33)),
-                        quality: Some(Quality {
-                            brightness: f.bright,
-                            sharpness: f.sharp,
-                        }),
-                        pose: Some(Pose {
-                            yaw: f.yaw,
-                            pitch: f.pitch,
-                            roll: 1.5,
-                        }),
+                        age: Some(crate::model::AgeRange::new(25, 33).unwrap()),
+                        quality: Some(
+                            Quality::new(f64::from(f.bright), f64::from(f.sharp)).unwrap(),
+                        ),
+                        pose: Some(Pose::new(f64::from(f.yaw), f64::from(f.pitch), 1.5).unwrap()),
                     },
                 }
             })
@@ -212,8 +209,9 @@ impl Fixture {
         let ext = ExternalImageId::parse(ext).unwrap();
         self.engine.index_faces(&IndexFacesRequest {
             collection_id: &self.coll,
-            image: &bytes,
+            image: ImageSource::Bytes(&bytes),
             external_image_id: Some(&ext),
+            subject_id: None,
             max_faces,
             quality_filter,
         })
