@@ -22,3 +22,14 @@ CREATE CONSTRAINT counter_name IF NOT EXISTS FOR (k:Counter) REQUIRE k.name IS U
 CREATE CONSTRAINT migration_name IF NOT EXISTS FOR (m:Migration) REQUIRE m.name IS UNIQUE;
 CREATE INDEX search_face IF NOT EXISTS FOR (s:Search) ON (s.face_id);
 CREATE INDEX judgement_pair IF NOT EXISTS FOR (j:Judgement) ON (j.face_a, j.face_b);
+
+// The stream's bookkeeping: message keys its stages processed, the outbox of match events, the
+// cursors (how far the outbox has read the judgement history, a backfill's last day) and the
+// lease that lets one process at a time relay the outbox.
+CREATE CONSTRAINT stream_message_key IF NOT EXISTS FOR (m:StreamMessage) REQUIRE m.key IS UNIQUE;
+CREATE CONSTRAINT stream_cursor_name IF NOT EXISTS FOR (c:StreamCursor) REQUIRE c.name IS UNIQUE;
+CREATE CONSTRAINT stream_lease_name IF NOT EXISTS FOR (l:StreamLease) REQUIRE l.name IS UNIQUE;
+CREATE CONSTRAINT match_event_id IF NOT EXISTS FOR (e:MatchEvent) REQUIRE e.event_id IS UNIQUE;
+CREATE INDEX judgement_seq IF NOT EXISTS FOR (j:Judgement) ON (j.seq);
+CREATE INDEX match_event_pair IF NOT EXISTS FOR (e:MatchEvent) ON (e.face_a, e.face_b);
+CREATE INDEX match_event_sent IF NOT EXISTS FOR (e:MatchEvent) ON (e.sent);

@@ -15,6 +15,11 @@ pub const CRASH_POINTS: &[&str] = &[
     "adjudicate.after_clusters_commit",
 ];
 
+/// The crash points of the stream, beside those of the ingest it runs: after a stage's outputs
+/// were sent and before its message counts as finished (so before its offset is committed), and
+/// after match events were sent and before the outbox marks them sent.
+pub const STREAM_CRASH_POINTS: &[&str] = &["stream.after_outputs", "events.after_send"];
+
 /// A place where a crash test may stop the process.
 #[inline]
 pub fn crash_point(name: &'static str) {

@@ -13,6 +13,9 @@
 //! - [`store`]: the `GraphStore` port and its embedded SQLite adapter, with a contract suite that
 //!   every adapter passes.
 //! - [`service`]: the use cases that tie them together: ingest, adjudicate, decide, cluster, what-if.
+//! - [`stream`]: the streaming service on Kafka: the index, search and adjudicate stages, dead
+//!   letters, the persistent Bloom filter of message keys, match events from the stored
+//!   judgements, and the backfill.
 //! - [`files`]: walking folders and reading files within bounds, for every command and server.
 //! - [`api`]: the REST API (axum): one router per resource, API keys with roles, one error body,
 //!   Prometheus metrics, the OpenAPI document, and a server that bounds slow clients.
@@ -41,3 +44,4 @@ pub mod service;
 pub mod settings;
 pub mod startup;
 pub mod store;
+pub mod stream;

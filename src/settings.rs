@@ -110,6 +110,7 @@ struct KafkaFile {
     matches_topic: Option<String>,
     dlq_topic: Option<String>,
     partitions: Option<u32>,
+    replication_factor: Option<u16>,
     session_timeout_ms: Option<u32>,
     bloom_items: Option<u64>,
     bloom_false_positive_rate: Option<f64>,
@@ -135,6 +136,9 @@ pub struct KafkaSettings {
     pub dlq_topic: String,
     /// Partitions of the topics the stream creates when they are missing (default 3).
     pub partitions: u32,
+    /// Replicas of each partition of the topics the stream creates (default 1, for one broker;
+    /// 3 on a production cluster).
+    pub replication_factor: u16,
     /// The consumer group's session timeout in milliseconds (default 10,000).
     pub session_timeout_ms: u32,
     /// How many message keys the persistent Bloom filter is sized for (default 10 million).
@@ -764,6 +768,7 @@ fn kafka_settings(
         )?,
         dlq_topic: topic(file.dlq_topic, "facegraph.dlq", "kafka.dlq_topic")?,
         partitions,
+        replication_factor: file.replication_factor.unwrap_or(1).max(1),
         session_timeout_ms: file.session_timeout_ms.unwrap_or(10_000),
         bloom_items: file.bloom_items.unwrap_or(10_000_000).max(1),
         bloom_false_positive_rate: rate,

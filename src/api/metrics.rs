@@ -19,13 +19,14 @@ use crate::engine::{
     CollectionInfo, EngineError, FaceEngine, FaceMatch, FacePage, HeldFace, IndexFacesRequest,
     IndexFacesResult, SearchByImageResult,
 };
+use crate::model::Timestamp;
 use crate::model::{
     CollectionId, ContentHash, ExternalImageId, FaceId, FacePair, Image, ImageId, Similarity,
     SubjectId, Verdict,
 };
 use crate::store::{
-    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome, StoreError,
-    StoreStats, VerdictUpdate,
+    ClusterMembership, EdgeRecord, FaceRecord, GraphStore, IngestBatch, IngestOutcome,
+    JudgementEntry, MatchEventRecord, ProcessedMessage, StoreError, StoreStats, VerdictUpdate,
 };
 
 use super::AppState;
@@ -117,6 +118,11 @@ impl Metrics {
             )?,
             registry,
         })
+    }
+
+    /// The registry, for metrics of other parts of the process (the stream of `serve --stream`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The metrics in Prometheus' text format.
@@ -390,6 +396,74 @@ impl GraphStore for TimedStore {
     }
     fn faces_of_subject(&self, subject: &SubjectId) -> Result<Vec<FaceRecord>, StoreError> {
         self.t("faces_of_subject", || self.inner.faces_of_subject(subject))
+    }
+    // The stream's bookkeeping.
+    fn processed_message(&self, key: &str) -> Result<Option<ProcessedMessage>, StoreError> {
+        self.t("processed_message", || self.inner.processed_message(key))
+    }
+    fn record_processed_messages(&self, messages: &[ProcessedMessage]) -> Result<(), StoreError> {
+        self.t("record_processed_messages", || {
+            self.inner.record_processed_messages(messages)
+        })
+    }
+    fn judgements_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<JudgementEntry>, StoreError> {
+        self.t("judgements_after", || {
+            self.inner.judgements_after(after, limit)
+        })
+    }
+    fn stream_cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.t("stream_cursor", || self.inner.stream_cursor(name))
+    }
+    fn set_stream_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.t("set_stream_cursor", || {
+            self.inner.set_stream_cursor(name, value)
+        })
+    }
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.t("take_lease", || {
+            self.inner.take_lease(name, holder, now, until)
+        })
+    }
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.t("release_lease", || self.inner.release_lease(name, holder))
+    }
+    fn last_match_events(&self, pairs: &[FacePair]) -> Result<Vec<MatchEventRecord>, StoreError> {
+        self.t("last_match_events", || self.inner.last_match_events(pairs))
+    }
+    fn enqueue_match_events(
+        &self,
+        cursor: &str,
+        from: Option<&str>,
+        to: &str,
+        events: &[MatchEventRecord],
+    ) -> Result<bool, StoreError> {
+        self.t("enqueue_match_events", || {
+            self.inner.enqueue_match_events(cursor, from, to, events)
+        })
+    }
+    fn unsent_match_events(&self, limit: usize) -> Result<Vec<MatchEventRecord>, StoreError> {
+        self.t("unsent_match_events", || {
+            self.inner.unsent_match_events(limit)
+        })
+    }
+    fn mark_match_events_sent(
+        &self,
+        event_ids: &[String],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.t("mark_match_events_sent", || {
+            self.inner.mark_match_events_sent(event_ids, at)
+        })
     }
     // Scoped adjudication (issue 13).
     fn dirty_faces(&self, limit: usize) -> Result<crate::store::DirtyFaces, StoreError> {

@@ -267,3 +267,14 @@ pub async fn run(
     server::serve(listener, router(state), &config, shutdown).await;
     Ok(())
 }
+
+/// Serves any router (the stream's metrics) on `listener` with the same bounds on slow clients
+/// as [`run`], until `shutdown` resolves.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    config: &ApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    server::serve(listener, router, config, shutdown).await;
+}

@@ -14,6 +14,7 @@ pub mod output;
 mod photos;
 mod saved;
 mod serve;
+mod stream;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -111,8 +112,15 @@ pub enum Command {
     Stats,
     /// Benchmarks on generated data: rule evaluation, store ingest, clustering.
     Bench(bench::BenchArgs),
-    /// Serve the REST API until SIGTERM or SIGINT (in-flight requests finish).
+    /// Serve the REST API until SIGTERM or SIGINT (in-flight requests finish); with --stream, run
+    /// the stream in the same process.
     Serve(serve::ServeArgs),
+    /// The streaming service on Kafka until SIGTERM or SIGINT: uploads in, match events out, each
+    /// stage a consumer group of its own (docs/streaming.md).
+    Stream(stream::StreamArgs),
+    /// Process a manifest of past uploads one day at a time, each day adjudicated before the next,
+    /// resuming at the day a stopped run was in (or publish them to the uploads topic).
+    Backfill(stream::BackfillArgs),
     /// Make or hash API keys for the config file.
     #[command(subcommand)]
     ApiKey(serve::ApiKeyCommand),
@@ -127,6 +135,9 @@ pub enum Command {
     },
     /// Benchmarks the local engine on a directory of photos: images per second, embeddings as JSON.
     BenchEngine(bench::engine::BenchEngineArgs),
+    /// Uploads per second end to end through the stream (the broker in FACEGRAPH_KAFKA_BROKERS,
+    /// every stage, the embedded store), with generated faces or the local engine.
+    BenchStream(bench::stream::BenchStreamArgs),
     /// What Rekognition's protocol costs per call: IndexFaces and SearchFaces through the
     /// Rekognition engine and the compatible endpoint against the local engine called directly.
     BenchRekognition(bench::rekognition::BenchRekognitionArgs),
@@ -185,6 +196,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stats => graph::stats(&shell, &mut out)?,
         Command::Bench(args) => bench::run(&args, &mut out).map(|()| 0)?,
         Command::Serve(args) => serve::run(&shell, &args)?,
+        Command::Stream(args) => stream::run(&shell, &args)?,
+        Command::Backfill(args) => stream::backfill(&shell, &args, &mut out)?,
         Command::ApiKey(cmd) => serve::api_key(&cmd, &mut out)?,
         Command::BenchSearch(args) => bench::search::run(&args, &mut out).map(|()| 0)?,
         Command::Models { action } => models::run(&shell.settings, action, &mut out)?,
@@ -196,6 +209,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::BenchRouting(args) => bench::routing::run(&args, &mut out).map(|()| 0)?,
         Command::Neo4j { action } => neo4j::run(&shell.settings, &action, &mut out)?,
+        Command::BenchStream(args) => bench::stream::run(&shell, &args, &mut out).map(|()| 0)?,
     };
     out.flush()?;
     Ok(code)

@@ -994,6 +994,33 @@ pub fn decision_import_summary(import: &DecisionImport, out: &mut impl Write) ->
     Ok(())
 }
 
+/// What `backfill` did on one day: uploads ingested, already stored and refused (each with why),
+/// then the day's adjudication.
+pub fn backfill_day(
+    day: crate::stream::backfill::Day,
+    report: &crate::stream::backfill::DayReport,
+    rules: &Adjudicator,
+    out: &mut impl Write,
+) -> Result<()> {
+    writeln!(
+        out,
+        "{day}: {} ingested ({} without a face), {} already stored, {} refused",
+        report.ingested,
+        report.faceless,
+        report.duplicates,
+        report.rejected.len()
+    )?;
+    for (row, why) in &report.rejected {
+        writeln!(out, "  refused line {}: {why}", row.line)?;
+    }
+    writeln!(
+        out,
+        "  {}; {}",
+        verdict_counts(&report.adjudication, rules, None),
+        cluster_counts(&report.adjudication)
+    )?;
+    Ok(())
+}
 fn percent(x: usize, of: usize) -> String {
     if of == 0 {
         "-".to_owned()

@@ -32,6 +32,16 @@ pub struct ServeArgs {
     /// Serve without the face engine (no models are loaded; image uploads answer 503).
     #[arg(long)]
     pub no_engine: bool,
+    /// Also run the stream (every stage) in this process, which owns the data directory; its
+    /// metrics join the API's /metrics.
+    #[arg(long)]
+    pub stream: bool,
+    /// The stream's mode: sync (one message in flight per partition) or async.
+    #[arg(long, value_enum, default_value_t = super::stream::ModeArg::Sync, requires = "stream")]
+    pub stream_mode: super::stream::ModeArg,
+    /// In async mode, at most this many messages in flight per stage.
+    #[arg(long, default_value_t = 8, value_name = "N", requires = "stream")]
+    pub stream_concurrency: usize,
     /// Also answer Rekognition's own protocol (AWS JSON 1.1, SigV4) on this address, with the
     /// face engine behind it, for any AWS SDK (`listen` in [rekognition_endpoint];
     /// FACEGRAPH_REKOGNITION_LISTEN). Its access keys come from FACEGRAPH_AWS_ACCESS_KEYS
@@ -84,6 +94,29 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
     if let Some(engine) = &engine {
         resume(&app, engine.as_ref())?;
     }
+    let stream = if args.stream {
+        let Some(engine) = engine.clone() else {
+            bail!("--stream needs the face engine: drop --no-engine, or fetch the models");
+        };
+        let pipeline = super::stream::PipelineArgs {
+            collection_id: None,
+            match_confidence_threshold: Similarity::new(DEFAULT_SEARCH_THRESHOLD)?,
+            faces: super::stream::FacesArg::Models,
+        };
+        let config = super::stream::config(
+            shell,
+            crate::stream::Stage::ALL.to_vec(),
+            args.stream_mode,
+            args.stream_concurrency,
+            &pipeline,
+        )?;
+        if config.kafka.brokers.is_none() {
+            return Err(crate::stream::StreamError::NoBrokers.into());
+        }
+        Some((engine, config))
+    } else {
+        None
+    };
     let state = app.api_state(engine, args.insecure_no_auth, ApiConfig::default())?;
     // The endpoint uses the engine as the REST API does, timed in the same metrics.
     let rekognition = match rekognition_addr {
@@ -104,17 +137,20 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let graph = app.graph().clone();
     let keys = AccessKeys::new(&settings.rekognition_endpoint.access_keys);
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr().context("no local address")?;
-        // One signal stops both servers.
+        // One signal stops both servers and the stream.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_tx = std::sync::Arc::new(stop_tx);
+        let on_signal = std::sync::Arc::clone(&stop_tx);
         tokio::spawn(async move {
             shutdown_signal().await;
-            let _ = stop_tx.send(true);
+            let _ = on_signal.send(true);
         });
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
@@ -140,6 +176,30 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
         };
         tracing::info!(%local, "facegraph is serving");
         output::notice(&format!("serving on http://{local}"));
+        let streaming = match stream {
+            Some((engine, config)) => {
+                let metrics = crate::stream::StreamMetrics::register(state.metrics().registry())?;
+                output::notice("streaming: every stage, in this process");
+                let run = crate::stream::run(
+                    graph,
+                    Some(engine),
+                    config,
+                    metrics,
+                    stopped(stop_rx.clone()),
+                );
+                let stop = std::sync::Arc::clone(&stop_tx);
+                Some(tokio::spawn(async move {
+                    let result = run.await;
+                    if result.is_err() {
+                        // A stream that cannot run (no broker) stops the server too: the
+                        // operator asked for both.
+                        let _ = stop.send(true);
+                    }
+                    result
+                }))
+            }
+            None => None,
+        };
         crate::api::run(listener, state, stopped(stop_rx))
             .await
             .context("the server failed")?;
@@ -148,6 +208,12 @@ pub(super) fn run(shell: &Shell, args: &ServeArgs) -> Result<i32> {
                 .await
                 .context("the Rekognition-compatible endpoint stopped abnormally")?
                 .context("the Rekognition-compatible endpoint failed")?;
+        }
+        if let Some(streaming) = streaming {
+            streaming
+                .await
+                .context("the stream's task failed")?
+                .context("the stream failed")?;
         }
         tracing::info!("facegraph stopped");
         output::notice("stopped");

@@ -1,7 +1,9 @@
-//! Ingest of one image through a face engine: record the upload, index its faces, store them with
-//! the image and its subject, search the collection for each new face, store the hits and the
-//! searches, adjudicate; and complete the uploads a crash interrupted. The REST API's image upload
-//! and the CLI's directory ingest both run this.
+//! Ingest of one image through a face engine in two stages: the index stage records the upload,
+//! indexes its faces and stores them with the image and its subject; the search stage searches the
+//! collection for each new face and stores the hits and the searches in the transaction that
+//! completes the upload. `stage_image` runs both (the REST API's image upload and the CLI's
+//! directory ingest), the stream runs each as a consumer of its own; and completing the uploads a
+//! crash interrupted.
 
 use std::collections::HashSet;
 
@@ -14,6 +16,7 @@ use crate::model::{
     Collection, CollectionId, ContentHash, ExternalImageId, FaceId, Image, ImageId, Observation,
     SearchRecord, Similarity, SubjectId, Timestamp,
 };
+use crate::store::EdgeRecord;
 use crate::store::{FaceRecord, IngestBatch};
 
 use super::{Facegraph, MatchView, Readjudication, ServiceError};
@@ -56,6 +59,8 @@ pub struct ImageIngest<'a> {
     pub search_threshold: Similarity,
     /// At most this many hits per search.
     pub max_matches: u32,
+    /// When the upload was received, when not now (a backfill replays uploads of earlier days).
+    pub received_at: Option<Timestamp>,
 }
 
 impl<'a> ImageIngest<'a> {
@@ -73,8 +78,24 @@ impl<'a> ImageIngest<'a> {
             search_threshold: Similarity::new(DEFAULT_SEARCH_THRESHOLD)
                 .unwrap_or_else(|_| unreachable!("80 is in range")),
             max_matches: DEFAULT_MAX_MATCHES,
+            received_at: None,
         }
     }
+}
+
+/// An upload after the index stage: recorded, its faces indexed and stored, and (unless it was a
+/// duplicate) still pending until the search stage completes it.
+#[derive(Clone, Debug)]
+pub struct IndexedUpload {
+    /// The upload as stored.
+    pub image: Image,
+    /// The ids of the faces indexed from it, largest first (none for a duplicate).
+    pub face_ids: Vec<FaceId>,
+    /// Faces detected but not indexed, and why.
+    pub unindexed: Vec<UnindexedFace>,
+    /// Whether the upload was complete before: the same bytes under the same external image id,
+    /// not processed again.
+    pub duplicate: bool,
 }
 
 /// An image whose faces are indexed, searched and stored, but not yet adjudicated: a directory
@@ -95,6 +116,8 @@ pub struct StagedImage {
     /// Whether the upload was complete before: the same bytes under the same external image id,
     /// not processed again.
     pub duplicate: bool,
+    /// The hits stored (on faces the graph holds), for a stage that passes them on.
+    pub stored_hits: Vec<Observation>,
 }
 
 /// What ingesting one image did.
@@ -160,8 +183,10 @@ impl Facegraph {
         })
     }
 
-    /// [`Facegraph::ingest_image`] without the adjudication: the image's faces, hits and searches are
-    /// stored, and their edges wait for the next [`Facegraph::readjudicate`].
+    /// [`Facegraph::ingest_image`] without the adjudication: the index stage
+    /// ([`Facegraph::index_upload`]) then the search stage ([`Facegraph::search_upload`]); the
+    /// image's faces, hits and searches are stored, and their edges wait for the next
+    /// adjudication.
     ///
     /// Crash safety: the upload is recorded (pending) before the engine sees it, its faces are
     /// stored next, and its hits and searches last, in the transaction that completes it. A crash
@@ -173,6 +198,35 @@ impl Facegraph {
         engine: &dyn FaceEngine,
         req: &ImageIngest<'_>,
     ) -> Result<StagedImage, ServiceError> {
+        let indexed = self.index_upload(engine, req)?;
+        if indexed.duplicate {
+            return Ok(StagedImage {
+                image: indexed.image,
+                face_ids: Vec::new(),
+                unindexed: Vec::new(),
+                hits: 0,
+                unknown_hits: 0,
+                duplicate: true,
+                stored_hits: Vec::new(),
+            });
+        }
+        let search = SearchOptions {
+            threshold: req.search_threshold,
+            max_matches: req.max_matches,
+        };
+        self.search_upload(engine, &indexed, Some(req.image), search)
+    }
+
+    /// The index stage: records the upload (pending) before the engine sees it, indexes its faces
+    /// and stores them with the image and its subject. A duplicate of a complete upload changes
+    /// nothing; an upload left pending (a crash, or the index stage of a stream whose search stage
+    /// has not run yet) is recorded again and the engine answers with the faces it indexed then.
+    /// An image the engine refuses is forgotten and its error returned.
+    pub fn index_upload(
+        &self,
+        engine: &dyn FaceEngine,
+        req: &ImageIngest<'_>,
+    ) -> Result<IndexedUpload, ServiceError> {
         if req.subject_id.is_some() && req.external_image_id.is_none() {
             return Err(ServiceError::Invalid(
                 "a subject is linked to an image by its external image id: give one".to_owned(),
@@ -185,20 +239,14 @@ impl Facegraph {
         }
         let content = ContentHash::of_bytes(req.image);
         let image_id = ImageId::of_upload(&content, req.external_image_id);
-        let search = SearchOptions {
-            threshold: req.search_threshold,
-            max_matches: req.max_matches,
-        };
         if let Some(stored) = self.store.images(std::slice::from_ref(&image_id))?.pop() {
             if !stored.pending {
                 // A duplicate is never sent: an engine that keeps a bill counts the call saved.
                 engine.note_avoided(Operation::IndexFaces, AvoidedBy::Duplicate, 1);
-                return Ok(StagedImage {
+                return Ok(IndexedUpload {
                     image: stored,
                     face_ids: Vec::new(),
                     unindexed: Vec::new(),
-                    hits: 0,
-                    unknown_hits: 0,
                     duplicate: true,
                 });
             }
@@ -209,7 +257,7 @@ impl Facegraph {
                 engine.find_indexed(req.collection_id, req.external_image_id, &content)?
             {
                 tracing::info!(image_id = %stored.image_id, "completing an interrupted upload");
-                return self.complete_upload(engine, stored, indexed, Some(req.image), search);
+                return self.store_indexed(stored, indexed);
             }
         }
         let collection = ensure_collection(engine, req.collection_id)?;
@@ -223,7 +271,7 @@ impl Facegraph {
             width: None,
             height: None,
             face_count: 0,
-            received_at: Timestamp::now(),
+            received_at: req.received_at.unwrap_or_else(Timestamp::now),
         };
         crash_point("upload.before_record");
         self.store.ingest(&IngestBatch {
@@ -257,7 +305,59 @@ impl Facegraph {
             Err(e) => return Err(e.into()),
         };
         crash_point("upload.after_log_append");
-        self.complete_upload(engine, upload, indexed, Some(req.image), search)
+        self.store_indexed(upload, indexed)
+    }
+
+    /// The upload `image_id` as the index stage left it, with the faces it reported, for a search
+    /// stage that receives the upload by id; `None` when the store does not hold the upload.
+    pub fn indexed_upload(
+        &self,
+        image_id: &ImageId,
+        face_ids: Vec<FaceId>,
+    ) -> Result<Option<IndexedUpload>, ServiceError> {
+        Ok(self
+            .store
+            .images(std::slice::from_ref(image_id))?
+            .pop()
+            .map(|image| IndexedUpload {
+                duplicate: !image.pending,
+                image,
+                face_ids,
+                unindexed: Vec::new(),
+            }))
+    }
+
+    /// The search stage: searches the collection for each face of an indexed upload and stores
+    /// the hits and the searches in the transaction that completes the upload. For an upload that
+    /// is complete already (a search stage that runs again after a crash), nothing is searched and
+    /// the hits stored then are returned. `bytes` are the upload's, when the caller has them: an
+    /// engine that splits a collection into several compares a face with the collections that do
+    /// not hold it by them.
+    pub fn search_upload(
+        &self,
+        engine: &dyn FaceEngine,
+        upload: &IndexedUpload,
+        bytes: Option<&[u8]>,
+        search: SearchOptions,
+    ) -> Result<StagedImage, ServiceError> {
+        if !upload.image.pending {
+            let stored_hits = self
+                .store
+                .edges_touching(&upload.face_ids)?
+                .into_iter()
+                .flat_map(|e| observations_of(&e, &upload.face_ids))
+                .collect();
+            return Ok(StagedImage {
+                image: upload.image.clone(),
+                face_ids: upload.face_ids.clone(),
+                unindexed: upload.unindexed.clone(),
+                hits: 0,
+                unknown_hits: 0,
+                duplicate: true,
+                stored_hits,
+            });
+        }
+        self.search_and_complete(engine, upload, bytes, search)
     }
 
     /// Completes the uploads that a crash left pending, from what the engine indexed for them
@@ -301,10 +401,17 @@ impl Facegraph {
         bytes: Option<&[u8]>,
         search: SearchOptions,
     ) -> Result<StagedImage, ServiceError> {
-        let collection_id = upload
-            .collection_id
-            .clone()
-            .ok_or_else(|| ServiceError::Invalid("an upload without a collection".to_owned()))?;
+        let indexed = self.store_indexed(upload, indexed)?;
+        self.search_and_complete(engine, &indexed, bytes, search)
+    }
+
+    /// Stores the faces the engine indexed for a pending upload, with the image's size and face
+    /// count; the upload stays pending.
+    fn store_indexed(
+        &self,
+        upload: Image,
+        indexed: crate::engine::IndexFacesResult,
+    ) -> Result<IndexedUpload, ServiceError> {
         // The upload's id is facegraph's, whatever the engine calls the image.
         let image = Image {
             width: indexed.image.width,
@@ -316,29 +423,54 @@ impl Facegraph {
         for f in &mut faces {
             f.image_id = image.image_id.clone();
         }
-        let new_ids: Vec<FaceId> = faces.iter().map(|f| f.face_id.clone()).collect();
-        // Where the engine holds each face (the upload's collection, or one of its family), and
-        // whether the image stands for it: searched by image, an image is its largest face.
-        let homes: Vec<(CollectionId, bool)> = faces
-            .iter()
-            .map(|f| (f.collection_id.clone(), f.is_largest))
-            .collect();
+        let face_ids: Vec<FaceId> = faces.iter().map(|f| f.face_id.clone()).collect();
         self.store.ingest(&IngestBatch {
             images: vec![image.clone()],
             faces,
             ..IngestBatch::default()
         })?;
         crash_point("upload.after_faces_commit");
+        Ok(IndexedUpload {
+            image,
+            face_ids,
+            unindexed: indexed.unindexed,
+            duplicate: false,
+        })
+    }
+
+    /// Searches each face of a pending upload and stores the hits and searches in the
+    /// transaction that completes it.
+    fn search_and_complete(
+        &self,
+        engine: &dyn FaceEngine,
+        upload: &IndexedUpload,
+        bytes: Option<&[u8]>,
+        search: SearchOptions,
+    ) -> Result<StagedImage, ServiceError> {
+        let image = upload.image.clone();
+        let collection_id = image
+            .collection_id
+            .clone()
+            .ok_or_else(|| ServiceError::Invalid("an upload without a collection".to_owned()))?;
+        let new_ids = upload.face_ids.clone();
+        let stored = self.store.faces(&new_ids)?;
         // Every face stored up to this upload's own was in the collection when the searches below
-        // ran. Read from the faces just stored rather than by counting every face, which would
-        // grow with the graph.
-        let collection_seq = self
-            .store
-            .faces(&new_ids)?
+        // ran. Read from the faces stored rather than by counting every face, which would grow
+        // with the graph.
+        let collection_seq = stored.iter().map(|f| f.seq).max().unwrap_or(0);
+        // Where the engine holds each face (the upload's collection, or one of its family), and
+        // whether the image stands for it: searched by image, an image is its largest face.
+        let homes: Vec<(CollectionId, bool)> = new_ids
             .iter()
-            .map(|f| f.seq)
-            .max()
-            .unwrap_or(0);
+            .map(|id| {
+                stored
+                    .iter()
+                    .find(|f| &f.face.face_id == id)
+                    .map_or((collection_id.clone(), false), |f| {
+                        (f.face.collection_id.clone(), f.face.is_largest)
+                    })
+            })
+            .collect();
         let mut hits: Vec<Observation> = Vec::new();
         let mut searches = Vec::with_capacity(new_ids.len());
         for (face_id, (home, largest)) in new_ids.iter().zip(&homes) {
@@ -398,7 +530,7 @@ impl Facegraph {
             );
         }
         self.store.ingest(&IngestBatch {
-            observations: hits,
+            observations: hits.clone(),
             searches,
             completed: vec![image.image_id.clone()],
             ..IngestBatch::default()
@@ -410,12 +542,33 @@ impl Facegraph {
                 ..image
             },
             face_ids: new_ids,
-            unindexed: indexed.unindexed,
+            unindexed: upload.unindexed.clone(),
             hits: before,
             unknown_hits,
             duplicate: false,
+            stored_hits: hits,
         })
     }
+}
+
+/// The search hits an edge holds for the faces in `searched`: one observation per direction
+/// that was searched from one of them.
+fn observations_of(e: &EdgeRecord, searched: &[FaceId]) -> Vec<Observation> {
+    let edge = &e.edge;
+    let (a, b) = (edge.pair.a(), edge.pair.b());
+    let mut out = Vec::new();
+    for (from, to, similarity) in [(a, b, edge.similarity_ab), (b, a, edge.similarity_ba)] {
+        if let Some(similarity) = similarity.filter(|_| searched.contains(from)) {
+            out.push(Observation {
+                searched: from.clone(),
+                found: to.clone(),
+                similarity,
+                engine: edge.engine.clone(),
+                searched_at: edge.searched_at,
+            });
+        }
+    }
+    out
 }
 
 /// The collection's record, creating the collection in the engine when it is missing.

@@ -20,8 +20,8 @@ pub use decisions::{
     read_decision_sheet, DecisionImport, DecisionSheet, SheetDecision, SheetRowError,
 };
 pub use ingest_images::{
-    FacePolicy, ImageIngest, ImageIngestReport, ResumeReport, SearchOptions, StagedImage,
-    DEFAULT_MAX_MATCHES, DEFAULT_SEARCH_THRESHOLD,
+    FacePolicy, ImageIngest, ImageIngestReport, IndexedUpload, ResumeReport, SearchOptions,
+    StagedImage, DEFAULT_MAX_MATCHES, DEFAULT_SEARCH_THRESHOLD,
 };
 pub use ingest_rekognition::{
     read_subjects_csv, FaceConflict, FileOutcome, IngestReport, RekognitionIngest, SavedFileError,

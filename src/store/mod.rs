@@ -7,6 +7,7 @@ mod conflict;
 pub mod contract;
 pub mod neo4j;
 pub mod sqlite;
+mod stream;
 
 pub use conflict::FaceField;
 
@@ -14,6 +15,8 @@ use crate::model::{
     Collection, ContentHash, Decision, Edge, ExternalImageId, Face, FaceId, FacePair, Image,
     ImageId, Judgement, Observation, SearchRecord, SubjectId, Timestamp, Verdict,
 };
+
+pub use stream::{JudgementEntry, MatchEventRecord, ProcessedMessage};
 
 /// Errors of a store adapter.
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +266,61 @@ pub trait GraphStore: Send + Sync + std::fmt::Debug {
     /// is removed when it is still pending and has no face; anything else is left as it is.
     fn forget_pending_image(&self, id: &ImageId) -> Result<(), StoreError>;
 
+    // The stream's bookkeeping (src/stream/): message keys already processed, the judgement
+    // history the match events are derived from, the outbox of match events, named cursors and
+    // leases. Every method is one transaction, like the rest.
+
+    /// The record of a processed stream message by its key, when there is one.
+    fn processed_message(&self, key: &str) -> Result<Option<ProcessedMessage>, StoreError>;
+
+    /// Records processed stream messages; a key recorded before keeps its first record.
+    fn record_processed_messages(&self, messages: &[ProcessedMessage]) -> Result<(), StoreError>;
+
+    /// The judgements recorded after position `after` of the judgement history (0 for all), oldest
+    /// first, at most `limit`. Positions grow with every judgement recorded, in commit order.
+    fn judgements_after(&self, after: i64, limit: usize)
+        -> Result<Vec<JudgementEntry>, StoreError>;
+
+    /// The value of a named cursor, when it was ever set.
+    fn stream_cursor(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets a named cursor.
+    fn set_stream_cursor(&self, name: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Takes (or renews) the named lease for `holder` until `until` when it is free, held by
+    /// `holder`, or expired at `now`; returns whether `holder` holds it afterwards.
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the named lease up when `holder` holds it.
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// The latest match event of each of these pairs that has one, sent or not.
+    fn last_match_events(&self, pairs: &[FacePair]) -> Result<Vec<MatchEventRecord>, StoreError>;
+
+    /// Adds match events to the outbox (unsent; an event id stored before is left as it is) and
+    /// moves the cursor `cursor` from `from` (`None`: never set) to `to`, in one transaction;
+    /// when the cursor is not at `from` (another writer moved it), nothing is written and `false`
+    /// is returned.
+    fn enqueue_match_events(
+        &self,
+        cursor: &str,
+        from: Option<&str>,
+        to: &str,
+        events: &[MatchEventRecord],
+    ) -> Result<bool, StoreError>;
+
+    /// The outbox's unsent match events, oldest first, at most `limit`.
+    fn unsent_match_events(&self, limit: usize) -> Result<Vec<MatchEventRecord>, StoreError>;
+
+    /// Marks match events sent.
+    fn mark_match_events_sent(&self, event_ids: &[String], at: Timestamp)
+        -> Result<(), StoreError>;
     // Scoped adjudication (issue 13).
 
     /// The faces awaiting re-judging: at most `limit` of them, with their total count and the

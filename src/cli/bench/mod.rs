@@ -13,6 +13,7 @@ pub mod routing;
 mod rules;
 mod scoped;
 pub mod search;
+pub mod stream;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -15,6 +15,7 @@ pub mod detect;
 pub mod detector;
 mod engine;
 pub mod eval;
+pub mod generated;
 pub mod image;
 pub mod index;
 pub mod models;

@@ -6,6 +6,7 @@ mod batches;
 pub mod fixtures;
 mod records;
 mod scoped;
+mod stream;
 mod uploads;
 
 pub use batches::{
@@ -28,6 +29,11 @@ pub use scoped::{
     decisions_touching_are_oldest_first, review_pages_follow_the_queue,
     similar_edges_carry_their_verdicts, some_clusters_are_replaced_and_totals_kept,
     writes_mark_the_faces_they_touch,
+};
+pub use stream::{
+    cursors_read_back_what_was_set, leases_are_held_by_one_holder_until_they_expire,
+    match_events_move_through_the_outbox_with_their_cursor,
+    processed_messages_keep_their_first_record, the_judgement_history_is_read_in_order,
 };
 pub use uploads::{
     a_refused_upload_is_forgotten, reused_photos_share_their_content_hash,
@@ -84,6 +90,11 @@ macro_rules! graph_store_contract {
             uploads_stay_pending_until_completed,
             reused_photos_share_their_content_hash,
             a_refused_upload_is_forgotten,
+            processed_messages_keep_their_first_record,
+            the_judgement_history_is_read_in_order,
+            match_events_move_through_the_outbox_with_their_cursor,
+            cursors_read_back_what_was_set,
+            leases_are_held_by_one_holder_until_they_expire,
             writes_mark_the_faces_they_touch,
             similar_edges_carry_their_verdicts,
             decisions_touching_are_oldest_first,
@@ -201,6 +212,26 @@ pub const ALL: &[(&str, Check)] = &[
     (
         "a_refused_upload_is_forgotten",
         a_refused_upload_is_forgotten,
+    ),
+    (
+        "processed_messages_keep_their_first_record",
+        processed_messages_keep_their_first_record,
+    ),
+    (
+        "the_judgement_history_is_read_in_order",
+        the_judgement_history_is_read_in_order,
+    ),
+    (
+        "match_events_move_through_the_outbox_with_their_cursor",
+        match_events_move_through_the_outbox_with_their_cursor,
+    ),
+    (
+        "cursors_read_back_what_was_set",
+        cursors_read_back_what_was_set,
+    ),
+    (
+        "leases_are_held_by_one_holder_until_they_expire",
+        leases_are_held_by_one_holder_until_they_expire,
     ),
     (
         "writes_mark_the_faces_they_touch",

@@ -31,6 +31,7 @@ mod ingest;
 mod read;
 mod schema;
 mod scoped;
+mod stream;
 mod uploads;
 mod write;
 
@@ -41,10 +42,11 @@ pub use schema::{schema_statements, SCHEMA};
 
 use super::{
     ClusterMembership, ClusterTotals, DirtyFaces, EdgeRecord, FaceRecord, GraphStore, IngestBatch,
-    IngestOutcome, QueuePosition, StoreError, StoreStats, VerdictUpdate,
+    IngestOutcome, JudgementEntry, MatchEventRecord, ProcessedMessage, QueuePosition, StoreError,
+    StoreStats, VerdictUpdate,
 };
 use crate::model::{
-    Decision, Edge, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Verdict,
+    Decision, Edge, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Timestamp, Verdict,
 };
 use crate::settings::Neo4jSettings;
 use decode::int;
@@ -256,6 +258,70 @@ impl GraphStore for Neo4jStore {
 
     fn forget_pending_image(&self, id: &ImageId) -> Result<(), StoreError> {
         uploads::forget(self, id)
+    }
+
+    fn processed_message(&self, key: &str) -> Result<Option<ProcessedMessage>, StoreError> {
+        stream::processed_message(self, key)
+    }
+
+    fn record_processed_messages(&self, messages: &[ProcessedMessage]) -> Result<(), StoreError> {
+        stream::record_processed(self, messages)
+    }
+
+    fn judgements_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<JudgementEntry>, StoreError> {
+        stream::judgements_after(self, after, limit)
+    }
+
+    fn stream_cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        stream::cursor(self, name)
+    }
+
+    fn set_stream_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        stream::set_cursor(self, name, value)
+    }
+
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        stream::take_lease(self, name, holder, now, until)
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        stream::release_lease(self, name, holder)
+    }
+
+    fn last_match_events(&self, pairs: &[FacePair]) -> Result<Vec<MatchEventRecord>, StoreError> {
+        stream::last_events(self, pairs)
+    }
+
+    fn enqueue_match_events(
+        &self,
+        cursor: &str,
+        from: Option<&str>,
+        to: &str,
+        events: &[MatchEventRecord],
+    ) -> Result<bool, StoreError> {
+        stream::enqueue(self, cursor, from, to, events)
+    }
+
+    fn unsent_match_events(&self, limit: usize) -> Result<Vec<MatchEventRecord>, StoreError> {
+        stream::unsent(self, limit)
+    }
+
+    fn mark_match_events_sent(
+        &self,
+        event_ids: &[String],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        stream::mark_sent(self, event_ids, at)
     }
 
     fn dirty_faces(&self, limit: usize) -> Result<DirtyFaces, StoreError> {

@@ -11,6 +11,7 @@ mod ingest;
 mod read;
 mod schema;
 mod seqs;
+mod stream;
 mod uploads;
 mod write;
 
@@ -23,10 +24,11 @@ pub use schema::SCHEMA_VERSION;
 
 use super::{
     ClusterMembership, ClusterTotals, DirtyFaces, EdgeRecord, FaceRecord, GraphStore, IngestBatch,
-    IngestOutcome, QueuePosition, StoreError, StoreStats, VerdictUpdate,
+    IngestOutcome, JudgementEntry, MatchEventRecord, ProcessedMessage, QueuePosition, StoreError,
+    StoreStats, VerdictUpdate,
 };
 use crate::model::{
-    Decision, Edge, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Verdict,
+    Decision, Edge, FaceId, FacePair, Image, ImageId, SearchRecord, SubjectId, Timestamp, Verdict,
 };
 
 /// The graph store on an embedded SQLite database.
@@ -229,6 +231,80 @@ impl GraphStore for SqliteStore {
 
     fn forget_pending_image(&self, id: &ImageId) -> Result<(), StoreError> {
         self.write("forget an upload", |tx| uploads::forget(tx, id))
+    }
+
+    fn processed_message(&self, key: &str) -> Result<Option<ProcessedMessage>, StoreError> {
+        stream::processed_message(&self.lock(), key)
+    }
+
+    fn record_processed_messages(&self, messages: &[ProcessedMessage]) -> Result<(), StoreError> {
+        self.write("record processed messages", |tx| {
+            stream::record_processed(tx, messages)
+        })
+    }
+
+    fn judgements_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<JudgementEntry>, StoreError> {
+        stream::judgements_after(&self.lock(), after, limit)
+    }
+
+    fn stream_cursor(&self, name: &str) -> Result<Option<String>, StoreError> {
+        stream::cursor(&self.lock(), name)
+    }
+
+    fn set_stream_cursor(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.write("set a cursor", |tx| stream::set_cursor(tx, name, value))
+    }
+
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write("take a lease", |tx| {
+            stream::take_lease(tx, name, holder, now, until)
+        })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.write("release a lease", |tx| {
+            stream::release_lease(tx, name, holder)
+        })
+    }
+
+    fn last_match_events(&self, pairs: &[FacePair]) -> Result<Vec<MatchEventRecord>, StoreError> {
+        stream::last_events(&self.lock(), pairs)
+    }
+
+    fn enqueue_match_events(
+        &self,
+        cursor: &str,
+        from: Option<&str>,
+        to: &str,
+        events: &[MatchEventRecord],
+    ) -> Result<bool, StoreError> {
+        self.write("enqueue match events", |tx| {
+            stream::enqueue(tx, cursor, from, to, events)
+        })
+    }
+
+    fn unsent_match_events(&self, limit: usize) -> Result<Vec<MatchEventRecord>, StoreError> {
+        stream::unsent(&self.lock(), limit)
+    }
+
+    fn mark_match_events_sent(
+        &self,
+        event_ids: &[String],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write("mark match events sent", |tx| {
+            stream::mark_sent(tx, event_ids, at)
+        })
     }
 }
 

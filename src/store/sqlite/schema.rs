@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_uploads.sql"),
     include_str!("migrations/0003_scoped.sql"),
+    include_str!("migrations/0004_stream.sql"),
 ];
 
 /// The schema version this build writes: the number of migrations it knows.
