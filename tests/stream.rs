@@ -723,7 +723,10 @@ fn a_crash_between_sending_and_recording_repeats_the_event_with_its_id_and_conte
                 "the events sent before the crash, and only they, are sent again"
             );
         } else {
-            assert_eq!(repeats, 0, "{point}: no event was sent before the crash twice");
+            assert_eq!(
+                repeats, 0,
+                "{point}: no event was sent before the crash twice"
+            );
         }
     }
 }

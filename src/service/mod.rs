@@ -198,11 +198,13 @@ impl Facegraph {
 
     /// Loads the whole graph into a view for the rules, with each edge's stored judgement.
     pub fn load_view(&self) -> Result<GraphView, ServiceError> {
+        // Edges first: faces are only ever added, so every face an edge names is among the faces
+        // read after it, even while other writers (the stream's stages) store faces and hits.
+        let edges = self.store.edges(None)?;
+        let decisions = self.store.decisions()?;
         let faces = self.store.all_faces()?;
         let ids: Vec<FaceId> = faces.iter().map(|f| f.face.face_id.clone()).collect();
         let searches = self.store.searches(&ids)?;
-        let edges = self.store.edges(None)?;
-        let decisions = self.store.decisions()?;
         Ok(GraphView::new(
             faces.into_iter().map(node).collect(),
             edges.into_iter().map(|e| (e.edge, e.judgement)).collect(),

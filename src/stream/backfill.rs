@@ -71,10 +71,17 @@ impl Day {
             p.parse().map_err(|_| bad())
         };
         let (y, m, d) = (next(4)?, next(2)?, next(2)?);
-        if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-            return Err(bad());
-        }
-        Ok(Self(days_from_civil(y, m, d)))
+        let month = u8::try_from(m)
+            .ok()
+            .and_then(|m| time::Month::try_from(m).ok())
+            .ok_or_else(bad)?;
+        let day = u8::try_from(d).map_err(|_| bad())?;
+        // Four digits: the year fits.
+        let year = i32::try_from(y).map_err(|_| bad())?;
+        let date = time::Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
+        Ok(Self(
+            i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY,
+        ))
     }
 
     /// The day a moment falls on.
@@ -90,52 +97,25 @@ impl Day {
 
 impl fmt::Display for Day {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = civil_from_days(self.0);
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        let date = i32::try_from(self.0 + UNIX_EPOCH_JULIAN_DAY)
+            .ok()
+            .and_then(|j| time::Date::from_julian_day(j).ok());
+        match date {
+            Some(d) => write!(
+                f,
+                "{:04}-{:02}-{:02}",
+                d.year(),
+                u8::from(d.month()),
+                d.day()
+            ),
+            // Beyond the calendar's years (±9999): the count itself.
+            None => write!(f, "day {} of 1970-01-01", self.0),
+        }
     }
 }
 
-/// Days since 1970-01-01 of a date of the proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    match m {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
+/// The Julian day number of 1970-01-01, the first day of [`Day`]'s count.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 
 /// One upload of the manifest.
 #[derive(Clone, Debug)]

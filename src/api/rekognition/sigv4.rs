@@ -372,62 +372,66 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    // `parse` takes a sign: only digits are a date's.
+    let digits = |r: std::ops::Range<usize>| -> Option<&str> {
+        let part = s.get(r)?;
+        part.bytes().all(|b| b.is_ascii_digit()).then_some(part)
+    };
+    let num = |r: std::ops::Range<usize>| -> Option<u8> { digits(r)?.parse().ok() };
+    let year: i32 = digits(0..4)?.parse().ok()?;
+    let month = time::Month::try_from(num(4..6)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, num(6..8)?).ok()?;
+    let at = time::Time::from_hms(num(9..11)?, num(11..13)?, num(13..15)?).ok()?;
+    let secs = time::PrimitiveDateTime::new(date, at)
+        .assume_utc()
+        .unix_timestamp();
     Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 /// Formats `YYYYMMDDTHHMMSSZ`.
 pub fn format_amz_date(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
     )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amz_dates_round_trip_and_impossible_ones_are_refused() {
+        for text in ["20150830T123600Z", "20240229T235959Z", "19700101T000000Z"] {
+            let at = parse_amz_date(text).unwrap();
+            assert_eq!(format_amz_date(at), text);
+        }
+        assert_eq!(
+            parse_amz_date("20150830T123600Z"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_440_938_160))
+        );
+        for bad in [
+            "20230229T000000Z",
+            "20151301T000000Z",
+            "20150830T246000Z",
+            "+0150830T123600Z",
+            "2015083OT123600Z",
+            "20150830 123600Z",
+            "20150830T123600",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
 
     /// The example of AWS's SigV4 test suite (`get-vanilla`), whose signature AWS publishes.
     #[test]
