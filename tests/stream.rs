@@ -388,6 +388,7 @@ fn async_mode_commits_no_offset_past_an_unfinished_message() {
     );
     // Killed while the slow upload runs: it is not lost.
     worker.kill();
+    setup.wait_members_dropped();
     let worker = setup.worker("data", &args);
     wait_until(DRAIN, "every upload to be committed", || {
         setup.committed("index", &topic) == BTreeMap::from([(0, 6)])
@@ -699,6 +700,7 @@ fn a_crash_between_sending_and_recording_repeats_the_event_with_its_id_and_conte
         // What reached the topic before the crash: the adjudicate stage may have judged the hits
         // in one adjudication or in several, as they came.
         let sent_before = setup.read_all(&setup.topic("matches")).len();
+        setup.wait_members_dropped();
         let worker = setup.worker("data", &["--faces", "generated"]);
         wait_until(DRAIN, "the stream after the crash", || {
             setup.drained("data")
@@ -879,6 +881,7 @@ fn a_worker_killed_at_random_moments_loses_nothing_and_repeats_events_only_as_th
         std::thread::sleep(Duration::from_millis(rng.below(300)));
         kills.push((mode, progress()));
         worker.kill();
+        setup.wait_members_dropped();
     }
     let worker = setup.worker("data", &["--faces", "generated", "--mode", "async"]);
     wait_until(DRAIN * 2, "the stream to finish after the kills", || {

@@ -31,6 +31,10 @@ pub fn brokers() -> String {
     })
 }
 
+/// The stream's session timeout in the tests' settings: how long the broker keeps a member that
+/// died without leaving.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+
 /// Polls `done` every 100 ms until it holds, failing with `what` after `limit`.
 pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -65,7 +69,8 @@ impl Setup {
             "[kafka]\ngroup = \"{prefix}\"\nuploads_topic = \"{prefix}.uploads\"\n\
              faces_topic = \"{prefix}.faces\"\nhits_topic = \"{prefix}.hits\"\n\
              matches_topic = \"{prefix}.matches\"\ndlq_topic = \"{prefix}.dlq\"\n\
-             partitions = {partitions}\nsession_timeout_ms = 6000\n{extra}\n"
+             partitions = {partitions}\nsession_timeout_ms = {}\n{extra}\n",
+            SESSION_TIMEOUT.as_millis()
         );
         std::fs::write(dir.path().join("facegraph.toml"), config).unwrap();
         Self {
@@ -215,6 +220,15 @@ impl Setup {
         })
         .collect::<Vec<_>>()
         .join("; ")
+    }
+
+    /// Waits, after the stages' workers died without leaving their groups (SIGKILL, a crash
+    /// point), until the broker has dropped them: a session outlives its member by the session
+    /// timeout, and the test broker (tansu) keeps the partitions assigned to a dropped member
+    /// unassigned when a new member joined before the drop. tansu answers no group listing, so
+    /// the timeout itself, with a margin, is what there is to wait on.
+    pub fn wait_members_dropped(&self) {
+        std::thread::sleep(SESSION_TIMEOUT + Duration::from_secs(3));
     }
 
     /// Whether every stage's group has committed everything of its topic.
