@@ -1,5 +1,11 @@
 //! One typed configuration: a TOML file (`--config`), overridden by `FACEGRAPH_…` environment
-//! variables, overridden by command-line options. Unknown settings are refused by name.
+//! variables, overridden by command-line options. Unknown settings are refused by name; each table
+//! of the file has its submodule, and the top-level settings and their precedence live here.
+
+mod kafka;
+mod neo4j;
+mod rekognition;
+mod routes;
 
 use std::path::{Path, PathBuf};
 
@@ -7,11 +13,21 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::adjudication::{RuleSet, RuleSetError};
-use crate::engine::calls::{Operation, Prices};
-use crate::engine::prefilter::DEFAULT_MIN_SCORE;
+use crate::engine::calls::Prices;
 use crate::engine::rekognition::RekognitionConfig;
-use crate::engine::routing::{Route, RouteKey, Routes, SearchScope};
+use crate::engine::routing::Routes;
 use crate::model::CollectionId;
+use kafka::{kafka_settings, KafkaFile};
+use neo4j::{neo4j_settings, Neo4jFile};
+use rekognition::{
+    endpoint_settings, rekognition_config, rekognition_extras, RekognitionEndpointFile,
+    RekognitionFile,
+};
+use routes::{routes, RouteFile};
+
+pub use kafka::KafkaSettings;
+pub use neo4j::Neo4jSettings;
+pub use rekognition::{AccessKeySetting, PrefilterSettings, RekognitionEndpointSettings};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -87,107 +103,6 @@ struct SettingsFile {
     routes: Vec<RouteFile>,
 }
 
-/// A `[[routes]]` entry of the settings file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RouteFile {
-    collection_id: String,
-    key: String,
-    separator: Option<String>,
-    max_faces: u64,
-    search: Option<String>,
-}
-
-/// The `[kafka]` table of the settings file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KafkaFile {
-    brokers: Option<String>,
-    group: Option<String>,
-    uploads_topic: Option<String>,
-    faces_topic: Option<String>,
-    hits_topic: Option<String>,
-    matches_topic: Option<String>,
-    dlq_topic: Option<String>,
-    partitions: Option<u32>,
-    replication_factor: Option<u16>,
-    session_timeout_ms: Option<u32>,
-    bloom_items: Option<u64>,
-    bloom_false_positive_rate: Option<f64>,
-}
-
-/// The stream's Kafka connection and topics (`[kafka]`; `FACEGRAPH_KAFKA_BROKERS` and
-/// `FACEGRAPH_KAFKA_GROUP` override the file).
-#[derive(Debug, Clone, PartialEq)]
-pub struct KafkaSettings {
-    /// Bootstrap brokers, `HOST:PORT,...`; `None` when not configured (the stream refuses to start).
-    pub brokers: Option<String>,
-    /// The consumer group of the stream's stages (default `facegraph`).
-    pub group: String,
-    /// Where uploads arrive (default `facegraph.uploads`).
-    pub uploads_topic: String,
-    /// Intra-service: the largest face of each indexed upload (default `facegraph.faces`).
-    pub faces_topic: String,
-    /// Intra-service: the hits of each searched face (default `facegraph.hits`).
-    pub hits_topic: String,
-    /// Confirmed matches and later changes of their verdicts (default `facegraph.matches`).
-    pub matches_topic: String,
-    /// Messages that cannot succeed, with why (default `facegraph.dlq`).
-    pub dlq_topic: String,
-    /// Partitions of the topics the stream creates when they are missing (default 3).
-    pub partitions: u32,
-    /// Replicas of each partition of the topics the stream creates (default 1, for one broker;
-    /// 3 on a production cluster).
-    pub replication_factor: u16,
-    /// The consumer group's session timeout in milliseconds (default 10,000).
-    pub session_timeout_ms: u32,
-    /// How many message keys the persistent Bloom filter is sized for (default 10 million).
-    pub bloom_items: u64,
-    /// The Bloom filter's false-positive rate at that size (default 0.001).
-    pub bloom_false_positive_rate: f64,
-}
-
-/// The `[neo4j]` table of the settings file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Neo4jFile {
-    user: Option<String>,
-    password: Option<String>,
-    database: Option<String>,
-}
-
-/// The `[rekognition]` table of the settings file: how the Rekognition engine reaches the service.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RekognitionFile {
-    region: Option<String>,
-    endpoint: Option<String>,
-    requests_per_second: Option<f64>,
-    max_attempts: Option<u32>,
-    prefilter: Option<bool>,
-    prefilter_min_confidence: Option<f64>,
-    currency: Option<String>,
-    price_per_1000: Option<std::collections::BTreeMap<String, f64>>,
-}
-
-/// The `[rekognition_endpoint]` table: the Rekognition-compatible endpoint that `serve` can open.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RekognitionEndpointFile {
-    listen: Option<String>,
-    #[serde(default)]
-    access_keys: Vec<AccessKeyFile>,
-}
-
-/// An AWS access key of the endpoint as the settings file holds it. SigV4 is an HMAC keyed with the
-/// secret, so the endpoint needs the secret itself, not a digest of it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccessKeyFile {
-    access_key_id: String,
-    secret_access_key: String,
-}
-
 /// Which face engine indexes and searches faces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EngineKind {
@@ -218,27 +133,6 @@ impl EngineKind {
             Self::Rekognition => "rekognition",
         }
     }
-}
-
-/// An access key of the Rekognition-compatible endpoint: the id clients send, and the secret their
-/// signatures are checked with.
-#[derive(Debug, Clone)]
-pub struct AccessKeySetting {
-    /// The access key id, such as `AKIAIOSFODNN7EXAMPLE`.
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: SecretString,
-}
-
-/// The Rekognition-compatible endpoint's settings.
-#[derive(Debug, Clone, Default)]
-pub struct RekognitionEndpointSettings {
-    /// Where it listens (`--rekognition-listen`, `FACEGRAPH_REKOGNITION_LISTEN`, `listen` in
-    /// `[rekognition_endpoint]`); `None`: not opened.
-    pub listen: Option<String>,
-    /// The access keys: those of the settings file, then `FACEGRAPH_AWS_ACCESS_KEYS`
-    /// (`ACCESS_KEY_ID:SECRET,...`).
-    pub access_keys: Vec<AccessKeySetting>,
 }
 
 /// Where the match graph lives.
@@ -283,17 +177,6 @@ impl std::fmt::Display for StoreLocation {
             Self::Bolt(url) => f.write_str(url),
         }
     }
-}
-
-/// How to log in to a Neo4j store.
-#[derive(Debug, Clone)]
-pub struct Neo4jSettings {
-    /// `FACEGRAPH_NEO4J_USER`, or `user` in `[neo4j]`; default `neo4j`.
-    pub user: String,
-    /// `FACEGRAPH_NEO4J_PASSWORD`, or `password` in `[neo4j]`.
-    pub password: Option<SecretString>,
-    /// `FACEGRAPH_NEO4J_DATABASE`, or `database` in `[neo4j]`; default `neo4j`.
-    pub database: String,
 }
 
 /// An API key as the config file holds it: the holder's name, the roles, and the SHA-256 of the key
@@ -347,18 +230,6 @@ pub struct Settings {
     pub prices: Prices,
     /// Routed collections (`[[routes]]`).
     pub routes: Routes,
-}
-
-/// The pre-filter: the local face detector in front of the Rekognition engine, so that images
-/// without a face are never sent.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PrefilterSettings {
-    /// Whether it runs (`prefilter` in `[rekognition]`, `FACEGRAPH_REKOGNITION_PREFILTER`); on by
-    /// default. Only the Rekognition engine has it: the local engine detects faces itself.
-    pub enabled: bool,
-    /// The lowest detection score (0-1) that counts as a face (`prefilter_min_confidence`, 0-100,
-    /// default 50).
-    pub min_score: f32,
 }
 
 /// What the command line says, each `None` when not given.
@@ -444,17 +315,7 @@ impl Settings {
                 message,
             })?
             .unwrap_or(StoreLocation::Sqlite);
-        let neo4j = Neo4jSettings {
-            user: env("FACEGRAPH_NEO4J_USER")
-                .or(file.neo4j.user)
-                .unwrap_or_else(|| "neo4j".to_owned()),
-            password: env("FACEGRAPH_NEO4J_PASSWORD")
-                .or(file.neo4j.password)
-                .map(SecretString::from),
-            database: env("FACEGRAPH_NEO4J_DATABASE")
-                .or(file.neo4j.database)
-                .unwrap_or_else(|| "neo4j".to_owned()),
-        };
+        let neo4j = neo4j_settings(file.neo4j, &env);
         let engine = overrides
             .engine
             .clone()
@@ -506,275 +367,6 @@ impl Settings {
     }
 }
 
-/// The Rekognition engine's settings: `FACEGRAPH_REKOGNITION_…` over `[rekognition]` over the
-/// defaults.
-fn rekognition_config(
-    file: &RekognitionFile,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<RekognitionConfig, SettingsError> {
-    let defaults = RekognitionConfig::default();
-    let requests_per_second = match env("FACEGRAPH_REKOGNITION_REQUESTS_PER_SECOND") {
-        Some(v) => Some(
-            v.trim()
-                .parse::<f64>()
-                .map_err(|e| SettingsError::Invalid {
-                    name: "rekognition.requests_per_second",
-                    message: format!("{v:?} is not a number: {e}"),
-                })?,
-        ),
-        None => file.requests_per_second,
-    };
-    if let Some(rps) = requests_per_second {
-        if !(rps.is_finite() && rps > 0.0) {
-            return Err(SettingsError::Invalid {
-                name: "rekognition.requests_per_second",
-                message: format!("{rps} is not a positive number of requests per second"),
-            });
-        }
-    }
-    let max_attempts = file.max_attempts.unwrap_or(defaults.max_attempts);
-    if max_attempts == 0 {
-        return Err(SettingsError::Invalid {
-            name: "rekognition.max_attempts",
-            message: "at least 1 attempt (the first call) is needed".to_owned(),
-        });
-    }
-    Ok(RekognitionConfig {
-        region: env("FACEGRAPH_REKOGNITION_REGION").or_else(|| file.region.clone()),
-        endpoint: env("FACEGRAPH_REKOGNITION_ENDPOINT").or_else(|| file.endpoint.clone()),
-        requests_per_second,
-        max_attempts,
-        ..defaults
-    })
-}
-
-/// The pre-filter (`FACEGRAPH_REKOGNITION_PREFILTER` over `prefilter`, on by default) and the
-/// prices of the `[rekognition]` table.
-fn rekognition_extras(
-    file: &RekognitionFile,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<(PrefilterSettings, Prices), SettingsError> {
-    let invalid = |name, message: String| SettingsError::Invalid { name, message };
-    let enabled = match env("FACEGRAPH_REKOGNITION_PREFILTER") {
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "on" | "yes" => true,
-            "0" | "false" | "off" | "no" => false,
-            _ => {
-                return Err(invalid(
-                    "rekognition.prefilter",
-                    format!("{v:?} is not true or false"),
-                ))
-            }
-        },
-        None => file.prefilter.unwrap_or(true),
-    };
-    let min_score = match file.prefilter_min_confidence {
-        Some(c) if (0.0..=100.0).contains(&c) => (c / 100.0) as f32,
-        Some(c) => {
-            return Err(invalid(
-                "rekognition.prefilter_min_confidence",
-                format!("{c} is not a detection confidence from 0 to 100"),
-            ))
-        }
-        None => DEFAULT_MIN_SCORE,
-    };
-    let mut prices = Prices::default();
-    if let Some(currency) = &file.currency {
-        prices.currency = currency.trim().to_owned();
-    }
-    for (name, price) in file.price_per_1000.iter().flatten() {
-        let op = Operation::parse(name).ok_or_else(|| {
-            invalid(
-                "rekognition.price_per_1000",
-                format!(
-                    "{name:?} is not a Rekognition operation: give {}",
-                    Operation::ALL.map(Operation::as_str).join(", ")
-                ),
-            )
-        })?;
-        prices
-            .set(op, *price)
-            .map_err(|m| invalid("rekognition.price_per_1000", m))?;
-    }
-    Ok((PrefilterSettings { enabled, min_score }, prices))
-}
-
-/// The `[[routes]]` of the settings file, checked.
-fn routes(file: Vec<RouteFile>) -> Result<Routes, SettingsError> {
-    let invalid = |message: String| SettingsError::Invalid {
-        name: "routes",
-        message,
-    };
-    let mut routes = Vec::with_capacity(file.len());
-    for r in file {
-        let collection_id =
-            CollectionId::parse(&r.collection_id).map_err(|e| invalid(e.to_string()))?;
-        let key = match r.key.as_str() {
-            "tenant" => {
-                let sep = r.separator.as_deref().unwrap_or(":");
-                let mut chars = sep.chars();
-                match (chars.next(), chars.next()) {
-                    (Some(separator), None) => RouteKey::Tenant { separator },
-                    _ => {
-                        return Err(invalid(format!(
-                            "route {collection_id}: separator must be one character, not {sep:?}"
-                        )))
-                    }
-                }
-            }
-            "month" if r.separator.is_none() => RouteKey::Month,
-            "month" => {
-                return Err(invalid(format!(
-                    "route {collection_id}: a separator is for routes by tenant"
-                )))
-            }
-            other => {
-                return Err(invalid(format!(
-                    "route {collection_id}: key {other:?} is not tenant or month"
-                )))
-            }
-        };
-        let search = match r.search.as_deref() {
-            None | Some("route") => SearchScope::Route,
-            Some("all") => SearchScope::All,
-            Some(other) => {
-                return Err(invalid(format!(
-                    "route {collection_id}: search {other:?} is not route or all"
-                )))
-            }
-        };
-        routes.push(Route {
-            collection_id,
-            key,
-            max_faces: r.max_faces,
-            search,
-        });
-    }
-    Routes::new(routes).map_err(invalid)
-}
-
-/// The Rekognition-compatible endpoint's settings: the file's access keys, then those of
-/// `FACEGRAPH_AWS_ACCESS_KEYS`.
-fn endpoint_settings(
-    file: RekognitionEndpointFile,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<RekognitionEndpointSettings, SettingsError> {
-    let mut access_keys: Vec<AccessKeySetting> = file
-        .access_keys
-        .into_iter()
-        .map(|k| AccessKeySetting {
-            access_key_id: k.access_key_id,
-            secret_access_key: SecretString::from(k.secret_access_key),
-        })
-        .collect();
-    if let Some(list) = env("FACEGRAPH_AWS_ACCESS_KEYS") {
-        for (i, entry) in list.split(',').map(str::trim).enumerate() {
-            if entry.is_empty() {
-                continue;
-            }
-            let Some((id, secret)) = entry.split_once(':') else {
-                return Err(SettingsError::Invalid {
-                    name: "FACEGRAPH_AWS_ACCESS_KEYS",
-                    message: format!(
-                        "entry {} has no ':' between the access key id and the secret \
-                         (ACCESS_KEY_ID:SECRET,...)",
-                        i + 1
-                    ),
-                });
-            };
-            access_keys.push(AccessKeySetting {
-                access_key_id: id.trim().to_owned(),
-                secret_access_key: SecretString::from(secret.trim().to_owned()),
-            });
-        }
-    }
-    for k in &access_keys {
-        let id = &k.access_key_id;
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(SettingsError::Invalid {
-                name: "rekognition_endpoint.access_keys",
-                message: format!("access key id {id:?} is not 1 or more letters and digits"),
-            });
-        }
-        if secrecy::ExposeSecret::expose_secret(&k.secret_access_key).is_empty() {
-            return Err(SettingsError::Invalid {
-                name: "rekognition_endpoint.access_keys",
-                message: format!("access key {id} has an empty secret"),
-            });
-        }
-    }
-    Ok(RekognitionEndpointSettings {
-        listen: env("FACEGRAPH_REKOGNITION_LISTEN").or(file.listen),
-        access_keys,
-    })
-}
-
-/// The `[kafka]` settings with their defaults, the environment beating the file.
-fn kafka_settings(
-    file: KafkaFile,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<KafkaSettings, SettingsError> {
-    let invalid = |name, message: &str| SettingsError::Invalid {
-        name,
-        message: message.to_owned(),
-    };
-    let topic = |v: Option<String>, default: &str, name| -> Result<String, SettingsError> {
-        let t = v.unwrap_or_else(|| default.to_owned());
-        let ok = !t.is_empty()
-            && t.len() <= 249
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if ok {
-            Ok(t)
-        } else {
-            Err(invalid(
-                name,
-                "a Kafka topic is 1 to 249 of a-z A-Z 0-9 . _ -",
-            ))
-        }
-    };
-    let brokers = env("FACEGRAPH_KAFKA_BROKERS")
-        .or(file.brokers)
-        .map(|b| b.trim().to_owned())
-        .filter(|b| !b.is_empty());
-    let group = env("FACEGRAPH_KAFKA_GROUP")
-        .or(file.group)
-        .unwrap_or_else(|| "facegraph".to_owned());
-    let partitions = file.partitions.unwrap_or(3);
-    if partitions == 0 {
-        return Err(invalid("kafka.partitions", "must be at least 1"));
-    }
-    let rate = file.bloom_false_positive_rate.unwrap_or(0.001);
-    if !(rate > 0.0 && rate < 1.0) {
-        return Err(invalid(
-            "kafka.bloom_false_positive_rate",
-            "must be above 0 and below 1",
-        ));
-    }
-    Ok(KafkaSettings {
-        brokers,
-        group,
-        uploads_topic: topic(
-            file.uploads_topic,
-            "facegraph.uploads",
-            "kafka.uploads_topic",
-        )?,
-        faces_topic: topic(file.faces_topic, "facegraph.faces", "kafka.faces_topic")?,
-        hits_topic: topic(file.hits_topic, "facegraph.hits", "kafka.hits_topic")?,
-        matches_topic: topic(
-            file.matches_topic,
-            "facegraph.matches",
-            "kafka.matches_topic",
-        )?,
-        dlq_topic: topic(file.dlq_topic, "facegraph.dlq", "kafka.dlq_topic")?,
-        partitions,
-        replication_factor: file.replication_factor.unwrap_or(1).max(1),
-        session_timeout_ms: file.session_timeout_ms.unwrap_or(10_000),
-        bloom_items: file.bloom_items.unwrap_or(10_000_000).max(1),
-        bloom_false_positive_rate: rate,
-    })
-}
-
 /// The default model cache: `$XDG_CACHE_HOME/facegraph`, else `$HOME/.cache/facegraph`, else a
 /// directory under the system's temporary directory.
 pub fn default_models_dir(env: impl Fn(&str) -> Option<String>) -> PathBuf {
@@ -802,6 +394,8 @@ pub fn load_rule_set(path: &Path) -> Result<RuleSet, SettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::calls::Operation;
+    use crate::engine::routing::{RouteKey, SearchScope};
 
     #[test]
     fn command_line_beats_environment_beats_file() {
@@ -1050,53 +644,6 @@ mod tests {
             assert!(err.contains(setting), "{name}={value}: {err}");
             assert!(!err.contains("topsecret"), "no secret in messages: {err}");
         }
-    }
-
-    #[test]
-    fn kafka_settings_have_defaults_and_come_from_file_and_environment() {
-        let s = Settings::load_with_env(&Overrides::default(), |_| None).unwrap();
-        assert_eq!(s.kafka.brokers, None);
-        assert_eq!(s.kafka.group, "facegraph");
-        assert_eq!(
-            [
-                s.kafka.uploads_topic.as_str(),
-                s.kafka.faces_topic.as_str(),
-                s.kafka.hits_topic.as_str(),
-                s.kafka.matches_topic.as_str(),
-                s.kafka.dlq_topic.as_str()
-            ],
-            [
-                "facegraph.uploads",
-                "facegraph.faces",
-                "facegraph.hits",
-                "facegraph.matches",
-                "facegraph.dlq"
-            ]
-        );
-        assert_eq!(s.kafka.session_timeout_ms, 10_000);
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("facegraph.toml");
-        std::fs::write(
-            &cfg,
-            "[kafka]\nbrokers = \"file:9092\"\nmatches_topic = \"out\"\npartitions = 6\n",
-        )
-        .unwrap();
-        let o = Overrides {
-            config: Some(cfg.clone()),
-            ..Overrides::default()
-        };
-        let env = |k: &str| (k == "FACEGRAPH_KAFKA_BROKERS").then(|| "env:9092".to_owned());
-        let s = Settings::load_with_env(&o, env).unwrap();
-        assert_eq!(s.kafka.brokers.as_deref(), Some("env:9092"));
-        assert_eq!(
-            (s.kafka.matches_topic.as_str(), s.kafka.partitions),
-            ("out", 6)
-        );
-        std::fs::write(&cfg, "[kafka]\nhits_topic = \"no spaces\"\n").unwrap();
-        let err = Settings::load_with_env(&o, |_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("kafka.hits_topic"), "{err}");
     }
 
     #[test]
