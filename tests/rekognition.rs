@@ -867,7 +867,9 @@ fn an_interrupted_ingest_is_completed_without_indexing_again() {
         .unwrap_or_else(|| panic!("the run says what it resumed: {stdout}"));
     assert!(
         (before.len()..=2).contains(&resumed),
-        "the uploads the service had indexed are completed from it: {stdout}"
+        "the uploads the service had indexed are completed from it: the service held {} faces \
+         after the crash ({before:?}); the run said: {stdout}",
+        before.len()
     );
     let (after, _) = all_faces(ep.local.as_ref(), &cid("ingest"), 100);
     assert_eq!(
