@@ -8,6 +8,9 @@
 // Test helpers unwrap freely: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/matches.rs"]
+mod matches;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1206,21 +1209,7 @@ fn metrics_count_the_rekognition_calls_made_and_avoided() {
 
 /// Every match of a data directory as (the two external image ids, sorted; similarity).
 fn matches_in(ep: &Endpoint, data: &str) -> std::collections::BTreeMap<(String, String), f64> {
-    ok(&facegraph_in(ep, data, &["matches", "--json"], &[]))
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .map(|m| {
-            let mut pair = [
-                m["external_image_id_a"].as_str().unwrap().to_owned(),
-                m["external_image_id_b"].as_str().unwrap().to_owned(),
-            ];
-            pair.sort();
-            (
-                (pair[0].clone(), pair[1].clone()),
-                m["similarity"].as_f64().unwrap(),
-            )
-        })
-        .collect()
+    matches::by_external_ids(&ok(&facegraph_in(ep, data, &["matches", "--json"], &[])))
 }
 
 #[test]

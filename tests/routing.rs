@@ -6,6 +6,9 @@
 // Test helpers unwrap freely: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/matches.rs"]
+mod matches;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -105,21 +108,7 @@ impl Fixture {
 
     /// Every match as (the two external image ids, sorted; similarity).
     fn matches(&self) -> BTreeMap<(String, String), f64> {
-        self.ok(&["matches", "--json"])
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .map(|m| {
-                let mut pair = [
-                    m["external_image_id_a"].as_str().unwrap().to_owned(),
-                    m["external_image_id_b"].as_str().unwrap().to_owned(),
-                ];
-                pair.sort();
-                (
-                    (pair[0].clone(), pair[1].clone()),
-                    m["similarity"].as_f64().unwrap(),
-                )
-            })
-            .collect()
+        matches::by_external_ids(&self.ok(&["matches", "--json"]))
     }
 }
 

@@ -61,6 +61,9 @@ pub struct ImageIngest<'a> {
     pub max_matches: u32,
     /// When the upload was received, when not now (a backfill replays uploads of earlier days).
     pub received_at: Option<Timestamp>,
+    /// The SHA-256 of `image`, when the caller computed it already (the stream derives a
+    /// message's key from it); computed here otherwise.
+    pub content: Option<&'a ContentHash>,
 }
 
 impl<'a> ImageIngest<'a> {
@@ -79,6 +82,7 @@ impl<'a> ImageIngest<'a> {
                 .unwrap_or_else(|_| unreachable!("80 is in range")),
             max_matches: DEFAULT_MAX_MATCHES,
             received_at: None,
+            content: None,
         }
     }
 }
@@ -237,7 +241,10 @@ impl Facegraph {
                 "the maximum number of matches must be at least 1".to_owned(),
             ));
         }
-        let content = ContentHash::of_bytes(req.image);
+        let content = req
+            .content
+            .cloned()
+            .unwrap_or_else(|| ContentHash::of_bytes(req.image));
         let image_id = ImageId::of_upload(&content, req.external_image_id);
         if let Some(stored) = self.store.images(std::slice::from_ref(&image_id))?.pop() {
             if !stored.pending {

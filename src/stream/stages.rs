@@ -292,6 +292,7 @@ impl IndexStage {
             external_image_id: Some(&upload.external_image_id),
             subject_id: upload.subject_id.as_ref(),
             source: Some(&source),
+            content: Some(&content),
             search_threshold: shared.search.threshold,
             max_matches: shared.search.max_matches,
             ..ImageIngest::new(&shared.collection_id, &bytes)

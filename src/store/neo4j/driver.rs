@@ -255,6 +255,22 @@ pub(super) async fn take_numbers(tx: &mut Txn, name: &str, n: usize) -> Work<i64
     Ok(last - n + 1)
 }
 
+/// Numbers `rows` (maps) in order from the counter `name`: each gets the key `seq`.
+pub(super) async fn numbered(tx: &mut Txn, name: &str, rows: Vec<BoltType>) -> Work<Vec<BoltType>> {
+    let first = take_numbers(tx, name, rows.len()).await?;
+    Ok(rows
+        .into_iter()
+        .zip(first..)
+        .map(|(row, seq)| match row {
+            BoltType::Map(mut m) => {
+                m.put("seq".into(), seq.into());
+                BoltType::Map(m)
+            }
+            other => other,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

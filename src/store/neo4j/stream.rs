@@ -5,7 +5,7 @@
 use neo4rs::{query, BoltType, Row};
 
 use super::decode::{all, corrupt, get, opt_parsed, parsed, text};
-use super::driver::{rows, take_numbers, unwind, unwind_rows, Map};
+use super::driver::{numbered, rows, unwind, unwind_rows, Map};
 use super::Neo4jStore;
 use crate::model::{FaceId, FacePair, ImageId, Judgement, Timestamp, Verdict};
 use crate::store::codec::reasons_from_json;
@@ -288,19 +288,7 @@ pub(super) fn enqueue(
             return Ok(false);
         }
         if !list.is_empty() {
-            let first = take_numbers(tx, "match_event", list.len()).await?;
-            let numbered: Vec<BoltType> = list
-                .iter()
-                .cloned()
-                .zip(first..)
-                .map(|(row, seq)| match row {
-                    BoltType::Map(mut m) => {
-                        m.put("seq".into(), seq.into());
-                        BoltType::Map(m)
-                    }
-                    other => other,
-                })
-                .collect();
+            let rows = numbered(tx, "match_event", list.clone()).await?;
             unwind(
                 tx,
                 "UNWIND $rows AS r
@@ -308,7 +296,7 @@ pub(super) fn enqueue(
                  ON CREATE SET e.face_a = r.a, e.face_b = r.b, e.verdict = r.verdict,
                                e.judgement_seq = r.judgement_seq, e.payload = r.payload,
                                e.seq = r.seq, e.sent = false",
-                numbered,
+                rows,
             )
             .await?;
         }

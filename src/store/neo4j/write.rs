@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use neo4rs::{query, BoltType, Txn};
 
 use super::decode::{get, text};
-use super::driver::{ids, take_numbers, unwind, unwind_rows, Map, Work};
+use super::driver::{ids, numbered, take_numbers, unwind, unwind_rows, Map, Work};
 use super::InvalidWrite;
 use crate::model::{Decision, DecisionKind, FaceId, FacePair};
 use crate::store::codec::reasons_to_json;
@@ -181,18 +181,7 @@ fn changed_judgements(
 
 /// Writes judgements onto their edges and into the history, numbered in order.
 async fn write_judgements(tx: &mut Txn, writes: Vec<BoltType>) -> Work<()> {
-    let first = take_numbers(tx, "judgement", writes.len()).await?;
-    let writes: Vec<BoltType> = writes
-        .into_iter()
-        .zip(first..)
-        .map(|(w, seq)| match w {
-            BoltType::Map(mut m) => {
-                m.put("seq".into(), seq.into());
-                BoltType::Map(m)
-            }
-            other => other,
-        })
-        .collect();
+    let writes = numbered(tx, "judgement", writes).await?;
     // The judgement goes into the history too; the edge holds the latest.
     unwind(
         tx,

@@ -113,66 +113,9 @@ fn attributes(c: &mut Cells<'_, '_>) -> Result<FaceAttributes, StoreError> {
     })
 }
 
-/// Reads a row of [`EDGE_SELECT`].
-pub(super) fn edge_record(row: &Row<'_>) -> Result<EdgeRecord, StoreError> {
-    let mut c = Cells::new(row, "edge");
-    let a = c.parse(FaceId::parse)?;
-    let b = c.parse(FaceId::parse)?;
-    let pair = match FacePair::new(a.clone(), b.clone()) {
-        Some(pair) if *pair.a() == a => pair,
-        _ => {
-            return Err(c.corrupt_last(format!(
-                "face_a {a} must sort before face_b {b}: an edge joins two faces in canonical order"
-            )))
-        }
-    };
-    let similarity_ab = c.opt_parse_real(Similarity::new)?;
-    let similarity_ba = c.opt_parse_real(Similarity::new)?;
-    let engine = c.text()?.to_owned();
-    let searched_at = Timestamp::from_millis(c.int()?);
-    let verdict = c.opt_parse(|s| {
-        Verdict::parse(s).ok_or_else(|| ParseError {
-            what: "verdict",
-            value: s.to_owned(),
-            rule: "must be confirmed, review or rejected".to_owned(),
-        })
-    })?;
-    let score = c.opt_real()?;
-    let rule_set = c.opt_text()?;
-    let reasons = c.opt_text()?;
-    let adjudicated_at = c.opt_int()?.map(Timestamp::from_millis);
-    let judgement = match (verdict, score, rule_set, reasons) {
-        (Some(verdict), Some(score), Some(rule_set), Some(reasons)) => Some(Judgement {
-            verdict,
-            score,
-            rule_set: rule_set.to_owned(),
-            reasons: reasons_from_json(reasons)
-                .map_err(|detail| c.corrupt_last(format!("of {a} - {b}: {detail}")))?,
-        }),
-        (None, _, _, _) => None,
-        _ => {
-            return Err(c.corrupt_last(format!(
-                "of {a} - {b}: a verdict needs its score, rule set and reasons"
-            )))
-        }
-    };
-    Ok(EdgeRecord {
-        edge: Edge {
-            pair,
-            similarity_ab,
-            similarity_ba,
-            engine,
-            searched_at,
-        },
-        judgement,
-        adjudicated_at,
-    })
-}
-
-/// Reads a row of an edge without its judgement: face ids, similarities, engine, searched at, and
-/// its verdict.
-pub(super) fn light_edge(row: &Row<'_>) -> Result<(Edge, Option<Verdict>), StoreError> {
-    let mut c = Cells::new(row, "edge");
+/// Reads the leading columns every edge query selects: face ids, similarities, engine, searched
+/// at, and the verdict.
+fn edge_with_verdict(c: &mut Cells<'_, '_>) -> Result<(Edge, Option<Verdict>), StoreError> {
     let a = c.parse(FaceId::parse)?;
     let b = c.parse(FaceId::parse)?;
     let pair = match FacePair::new(a.clone(), b.clone()) {
@@ -198,6 +141,43 @@ pub(super) fn light_edge(row: &Row<'_>) -> Result<(Edge, Option<Verdict>), Store
         })
     })?;
     Ok((edge, verdict))
+}
+
+/// Reads a row of [`EDGE_SELECT`].
+pub(super) fn edge_record(row: &Row<'_>) -> Result<EdgeRecord, StoreError> {
+    let mut c = Cells::new(row, "edge");
+    let (edge, verdict) = edge_with_verdict(&mut c)?;
+    let (a, b) = (edge.pair.a(), edge.pair.b());
+    let score = c.opt_real()?;
+    let rule_set = c.opt_text()?;
+    let reasons = c.opt_text()?;
+    let adjudicated_at = c.opt_int()?.map(Timestamp::from_millis);
+    let judgement = match (verdict, score, rule_set, reasons) {
+        (Some(verdict), Some(score), Some(rule_set), Some(reasons)) => Some(Judgement {
+            verdict,
+            score,
+            rule_set: rule_set.to_owned(),
+            reasons: reasons_from_json(reasons)
+                .map_err(|detail| c.corrupt_last(format!("of {a} - {b}: {detail}")))?,
+        }),
+        (None, _, _, _) => None,
+        _ => {
+            return Err(c.corrupt_last(format!(
+                "of {a} - {b}: a verdict needs its score, rule set and reasons"
+            )))
+        }
+    };
+    Ok(EdgeRecord {
+        edge,
+        judgement,
+        adjudicated_at,
+    })
+}
+
+/// Reads a row of an edge without its judgement: face ids, similarities, engine, searched at, and
+/// its verdict.
+pub(super) fn light_edge(row: &Row<'_>) -> Result<(Edge, Option<Verdict>), StoreError> {
+    edge_with_verdict(&mut Cells::new(row, "edge"))
 }
 
 /// Reads a row of the decisions table: pair, kind, analyst, note, time.
